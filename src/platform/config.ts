@@ -1,0 +1,157 @@
+import path from 'node:path';
+
+/**
+ * Every setting comes from a `PAYSTREAM_*` environment variable, validated once at start. The
+ * defaults are the embedded mode: SQLite under ./data and the sandbox gateway in the same process.
+ */
+export interface Config {
+  /** `embedded` when no database URL is set (SQLite), `distributed` with PostgreSQL. */
+  mode: 'embedded' | 'distributed';
+  dataDir: string;
+  /** postgres://... in distributed mode; undefined in embedded mode. */
+  databaseUrl: string | undefined;
+  /** Path of the SQLite file in embedded mode. */
+  sqlitePath: string;
+  databasePoolMax: number;
+  host: string;
+  port: number;
+  /** Base URL of an external gateway; undefined: run the sandbox gateway in this process. */
+  gatewayUrl: string | undefined;
+  gatewayPort: number;
+  gatewayTimeoutMs: number;
+  /** A payment or refund still `processing` after this long is asked about at the gateway. */
+  reconcileAfterMs: number;
+  reconcileIntervalMs: number;
+  idempotencyRetentionHours: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface VariableDoc {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** The configuration table, also rendered in the README (a test keeps them in step). */
+export const configVariables: readonly VariableDoc[] = [
+  { name: 'PAYSTREAM_DATA_DIR', default: './data', description: 'Where the embedded mode keeps its files.' },
+  {
+    name: 'PAYSTREAM_DATABASE_URL',
+    default: '(unset: SQLite)',
+    description: 'postgres://user@host:port/db switches the store to PostgreSQL.',
+  },
+  { name: 'PAYSTREAM_DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL connections per process.' },
+  { name: 'PAYSTREAM_HOST', default: '127.0.0.1', description: 'Address the HTTP API listens on.' },
+  { name: 'PAYSTREAM_PORT', default: '3000', description: 'Port of the HTTP API.' },
+  {
+    name: 'PAYSTREAM_GATEWAY_URL',
+    default: '(unset: sandbox)',
+    description: 'Base URL of the gateway; unset starts the sandbox gateway in-process.',
+  },
+  { name: 'PAYSTREAM_GATEWAY_PORT', default: '3001', description: 'Port of the in-process sandbox gateway.' },
+  {
+    name: 'PAYSTREAM_GATEWAY_TIMEOUT_MS',
+    default: '10000',
+    description: 'After this long without an answer a payment stays `processing`.',
+  },
+  {
+    name: 'PAYSTREAM_RECONCILE_AFTER_MS',
+    default: '30000',
+    description: 'Age at which a `processing` payment or `pending` refund is settled by asking the gateway.',
+  },
+  {
+    name: 'PAYSTREAM_RECONCILE_INTERVAL_MS',
+    default: '10000',
+    description: 'How often the reconciler runs.',
+  },
+  {
+    name: 'PAYSTREAM_IDEMPOTENCY_RETENTION_HOURS',
+    default: '24',
+    description: 'How long Idempotency-Key records are kept (at least 24).',
+  },
+  { name: 'PAYSTREAM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest accepted request body.' },
+  {
+    name: 'PAYSTREAM_LOG_LEVEL',
+    default: 'info',
+    description: 'pino level: fatal, error, warn, info, debug.',
+  },
+];
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max} (got ${value})`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (got "${raw}")`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.join(' or ')}// (got "${raw}")`);
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const known = new Set(configVariables.map((v) => v.name));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('PAYSTREAM_') && !known.has(name) && !name.startsWith('PAYSTREAM_TEST_')) {
+      if (!name.startsWith('PAYSTREAM_FAULT_')) {
+        throw new ConfigError(`${name} is not a paystream setting (known: ${[...known].join(', ')})`);
+      }
+    }
+  }
+  const dataDir = path.resolve(env['PAYSTREAM_DATA_DIR'] || './data');
+  const databaseUrl = url(env, 'PAYSTREAM_DATABASE_URL', ['postgres:', 'postgresql:']);
+  const gatewayTimeoutMs = integer(env, 'PAYSTREAM_GATEWAY_TIMEOUT_MS', 10_000, 100, 600_000);
+  const reconcileAfterMs = integer(env, 'PAYSTREAM_RECONCILE_AFTER_MS', 30_000, 100, 86_400_000);
+  if (reconcileAfterMs <= gatewayTimeoutMs) {
+    throw new ConfigError(
+      `PAYSTREAM_RECONCILE_AFTER_MS (${reconcileAfterMs}) must be longer than PAYSTREAM_GATEWAY_TIMEOUT_MS ` +
+        `(${gatewayTimeoutMs}), or the reconciler would race requests still waiting on the gateway`,
+    );
+  }
+  const logLevel = env['PAYSTREAM_LOG_LEVEL'] || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`PAYSTREAM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+  return {
+    mode: databaseUrl ? 'distributed' : 'embedded',
+    dataDir,
+    databaseUrl,
+    sqlitePath: path.join(dataDir, 'paystream.sqlite'),
+    databasePoolMax: integer(env, 'PAYSTREAM_DATABASE_POOL_MAX', 10, 1, 1000),
+    host: env['PAYSTREAM_HOST'] || '127.0.0.1',
+    port: integer(env, 'PAYSTREAM_PORT', 3000, 0, 65_535),
+    gatewayUrl: url(env, 'PAYSTREAM_GATEWAY_URL', ['http:', 'https:']),
+    gatewayPort: integer(env, 'PAYSTREAM_GATEWAY_PORT', 3001, 0, 65_535),
+    gatewayTimeoutMs,
+    reconcileAfterMs,
+    reconcileIntervalMs: integer(env, 'PAYSTREAM_RECONCILE_INTERVAL_MS', 10_000, 10, 86_400_000),
+    idempotencyRetentionHours: integer(env, 'PAYSTREAM_IDEMPOTENCY_RETENTION_HOURS', 24, 24, 24 * 365),
+    bodyLimitBytes: integer(env, 'PAYSTREAM_BODY_LIMIT_BYTES', 65_536, 1024, 10_485_760),
+    logLevel,
+  };
+}

@@ -1,0 +1,43 @@
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest, migrationsPending } from '../migrator.ts';
+import type { Database } from '../schema.ts';
+import type { Store } from '../store.ts';
+
+export interface PostgresStoreOptions {
+  poolMax?: number;
+}
+
+/** PostgreSQL through `pg`'s pool. Each transaction is a real PostgreSQL transaction. */
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly db: Kysely<Database>;
+  readonly pool: pg.Pool;
+
+  constructor(url: string, options: PostgresStoreOptions = {}) {
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolMax ?? 10 });
+    // An idle client's socket error must not crash the process; the pool replaces the client.
+    this.pool.on('error', () => undefined);
+    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
+  }
+
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  migrate(): Promise<string[]> {
+    return migrateToLatest(this.db as Kysely<unknown>, 'postgres');
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      return (await migrationsPending(this.db as Kysely<unknown>, 'postgres')) === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
