@@ -8,6 +8,10 @@ export const errorCatalogue = {
     summary: 'A parameter is missing, mistyped or out of range; `param` names it.',
   },
   PAYSTREAM_INVALID_JSON: { status: 400, summary: 'The request body is not valid JSON.' },
+  PAYSTREAM_BAD_REQUEST: {
+    status: 400,
+    summary: 'The request is malformed at the HTTP level (headers, framing).',
+  },
   PAYSTREAM_IDEMPOTENCY_KEY_REQUIRED: {
     status: 400,
     summary: 'A POST was sent without an Idempotency-Key header.',

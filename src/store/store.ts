@@ -12,10 +12,10 @@ export type Dialect = 'sqlite' | 'postgres';
  * store commits several callbacks together (group commit), so one that waits on the outside world
  * would hold up every other writer.
  */
-export interface Store {
+export interface Store<DB = Database> {
   readonly dialect: Dialect;
-  readonly db: Kysely<Database>;
-  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  readonly db: Kysely<DB>;
+  transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T>;
   /** Applies pending migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** True when the database answers and every known migration is applied. */

@@ -41,6 +41,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .on('idempotency_records')
           .column('created_at')
           .execute();
+        await db.schema
+          .createIndex('idempotency_records_resource')
+          .on('idempotency_records')
+          .column('resource_id')
+          .execute();
 
         await db.schema
           .createTable('payments')

@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, type Transaction } from 'kysely';
-import { migrateToLatest, migrationsPending } from '../migrator.ts';
+import { type MigrationSet, migrateToLatest, migrationsPending, paystreamMigrationSet } from '../migrator.ts';
 import type { Database } from '../schema.ts';
 import type { Store } from '../store.ts';
 import { openNodeSqlite } from './node-sqlite-dialect.ts';
 
-interface Job {
-  fn: (trx: Transaction<Database>) => Promise<unknown>;
+interface Job<DB> {
+  fn: (trx: Transaction<DB>) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -17,6 +17,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Most transactions committed by one fsync. */
   groupCommitMax?: number;
+  /** Defaults to paystream's own migrations. */
+  migrations?: MigrationSet;
 }
 
 /**
@@ -26,22 +28,24 @@ export interface SqliteStoreOptions {
  * rolled back to its savepoint alone. Durability is unchanged (nothing is acknowledged before its
  * fsync); what changes is that one fsync covers many payments.
  */
-export class SqliteStore implements Store {
+export class SqliteStore<DB = Database> implements Store<DB> {
   readonly dialect = 'sqlite' as const;
-  readonly db: Kysely<Database>;
+  readonly db: Kysely<DB>;
   readonly #groupCommitMax: number;
-  #queue: Job[] = [];
+  readonly #migrations: MigrationSet;
+  #queue: Job<DB>[] = [];
   #flushScheduled = false;
   #flushing = false;
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
     const { dialect } = openNodeSqlite(file, options.busyTimeoutMs ?? 5000);
-    this.db = new Kysely<Database>({ dialect });
+    this.db = new Kysely<DB>({ dialect });
     this.#groupCommitMax = options.groupCommitMax ?? 256;
+    this.#migrations = options.migrations ?? paystreamMigrationSet;
   }
 
-  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.#flushScheduled && !this.#flushing) {
@@ -63,9 +67,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  async #commitBatch(batch: Job[]): Promise<void> {
+  async #commitBatch(batch: Job<DB>[]): Promise<void> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-    let trx: Awaited<ReturnType<ReturnType<Kysely<Database>['startTransaction']>['execute']>>;
+    let trx: Awaited<ReturnType<ReturnType<Kysely<DB>['startTransaction']>['execute']>>;
     try {
       trx = await this.db.startTransaction().execute();
     } catch (error) {
@@ -102,12 +106,12 @@ export class SqliteStore implements Store {
   }
 
   migrate(): Promise<string[]> {
-    return migrateToLatest(this.db as Kysely<unknown>, 'sqlite');
+    return migrateToLatest(this.db as Kysely<unknown>, 'sqlite', this.#migrations);
   }
 
   async ready(): Promise<boolean> {
     try {
-      return (await migrationsPending(this.db as Kysely<unknown>, 'sqlite')) === 0;
+      return (await migrationsPending(this.db as Kysely<unknown>, 'sqlite', this.#migrations)) === 0;
     } catch {
       return false;
     }

@@ -1,0 +1,133 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../platform/clock.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import type { Database } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import { toNumber } from '../store/store.ts';
+
+/**
+ * Secret API keys, Stripe style: `sk_test_...` / `sk_live_...`, sent as `Authorization: Bearer`.
+ * Only a SHA-256 of the secret is stored (the secret has 192 random bits, so a plain hash is enough:
+ * there is nothing to brute-force). Each key belongs to one merchant and sees only its objects.
+ */
+export interface ApiKey {
+  id: string;
+  merchantId: string;
+  livemode: boolean;
+  redacted: string;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuthenticatedKey {
+  apiKeyId: string;
+  merchantId: string;
+  livemode: boolean;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+const SECRET_PATTERN = /^sk_(test|live)_[A-Za-z0-9]{32}$/;
+
+export class ApiKeys {
+  readonly #store: Store;
+  readonly #ids: IdGenerator;
+  readonly #clock: Clock;
+
+  constructor(store: Store, ids: IdGenerator, clock: Clock) {
+    this.#store = store;
+    this.#ids = ids;
+    this.#clock = clock;
+  }
+
+  /** Creates a key; the secret is returned this once and never again. A new merchant unless one is named. */
+  async create(options: { merchantId?: string; livemode?: boolean; name?: string } = {}): Promise<{
+    key: ApiKey;
+    secret: string;
+  }> {
+    const livemode = options.livemode ?? false;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    // 62^32 > 2^190; the modulo bias of bytes over 62 symbols is irrelevant at that size.
+    const body = [...randomBytes(32)].map((b) => alphabet[b % 62]).join('');
+    const secret = `sk_${livemode ? 'live' : 'test'}_${body}`;
+    const key: ApiKey = {
+      id: this.#ids.resource('key'),
+      merchantId: options.merchantId ?? this.#ids.resource('acct'),
+      livemode,
+      redacted: `${secret.slice(0, 12)}...${secret.slice(-4)}`,
+      name: options.name ?? null,
+      createdAt: this.#clock.now(),
+      revokedAt: null,
+    };
+    await this.#store.transaction((trx) =>
+      trx
+        .insertInto('api_keys')
+        .values({
+          id: key.id,
+          merchant_id: key.merchantId,
+          livemode: livemode ? 1 : 0,
+          secret_hash: hashSecret(secret),
+          redacted: key.redacted,
+          name: key.name,
+          created_at: key.createdAt,
+          revoked_at: null,
+        })
+        .execute(),
+    );
+    return { key, secret };
+  }
+
+  async list(): Promise<ApiKey[]> {
+    const rows = await this.#store.db.selectFrom('api_keys').selectAll().orderBy('id').execute();
+    return rows.map((r) => ({
+      id: r.id,
+      merchantId: r.merchant_id,
+      livemode: Number(r.livemode) === 1,
+      redacted: r.redacted,
+      name: r.name,
+      createdAt: toNumber(r.created_at),
+      revokedAt: r.revoked_at === null ? null : toNumber(r.revoked_at),
+    }));
+  }
+
+  /** Returns false when no active key has that id. */
+  async revoke(id: string): Promise<boolean> {
+    const result = await this.#store.transaction((trx) =>
+      trx
+        .updateTable('api_keys')
+        .set({ revoked_at: this.#clock.now() })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async count(): Promise<number> {
+    const row = await this.#store.db
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** The active key behind a secret, or undefined (unknown, malformed or revoked). */
+  async authenticate(secret: string): Promise<AuthenticatedKey | undefined> {
+    if (!SECRET_PATTERN.test(secret)) return undefined;
+    const row = await lookup(this.#store.db, hashSecret(secret));
+    return row && { apiKeyId: row.id, merchantId: row.merchant_id, livemode: Number(row.livemode) === 1 };
+  }
+}
+
+function lookup(db: Kysely<Database>, secretHash: string) {
+  return db
+    .selectFrom('api_keys')
+    .select(['id', 'merchant_id', 'livemode'])
+    .where('secret_hash', '=', secretHash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+}

@@ -1,0 +1,131 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiKeys } from '../admin/api-keys.ts';
+import { startSandboxGateway } from '../gateway/sandbox/server.ts';
+import { systemClock } from '../platform/clock.ts';
+import { ConfigError, loadConfig } from '../platform/config.ts';
+import { IdGenerator } from '../platform/ids.ts';
+import { openStore } from '../store/open.ts';
+import { startPaystream } from './paystream.ts';
+
+const USAGE = `Usage: paystream <command>
+
+Commands:
+  start                      Run paystream (embedded by default: SQLite + sandbox gateway, no servers)
+  migrate                    Apply pending database migrations and exit
+  keys create [--merchant acct_...] [--live] [--name NAME]
+                             Create a secret API key (printed once)
+  keys list                  List API keys (redacted)
+  keys revoke <key_id>       Revoke a key: it stops working at once
+  gateway [--port N]         Run the sandbox gateway alone
+
+Configuration comes from PAYSTREAM_* environment variables: see README.md.`;
+
+function fail(message: string): never {
+  process.stderr.write(`paystream: ${message}\n`);
+  process.exit(2);
+}
+
+function onSignal(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    close().finally(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`configuration error: ${error.message}`);
+    throw error;
+  }
+
+  switch (command) {
+    case 'start': {
+      const app = await startPaystream(config);
+      onSignal(app.close);
+      const out = process.stdout;
+      out.write(`paystream ${config.mode} mode: API on ${app.url}`);
+      out.write(app.sandboxUrl ? `, sandbox gateway on ${app.sandboxUrl}\n` : '\n');
+      out.write(
+        `store: ${config.databaseUrl ? 'PostgreSQL' : config.sqlitePath}; OpenAPI: ${app.url}/docs\n`,
+      );
+      if (app.firstKeySecret) {
+        out.write(`\nYour first API key (shown once, keep it; \`paystream keys create\` makes more):\n\n`);
+        out.write(`  ${app.firstKeySecret}\n\n`);
+      }
+      return;
+    }
+    case 'migrate': {
+      const store = openStore(config);
+      const applied = await store.migrate();
+      await store.close();
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
+      return;
+    }
+    case 'keys': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { merchant: { type: 'string' }, live: { type: 'boolean' }, name: { type: 'string' } },
+      });
+      const store = openStore(config);
+      try {
+        await store.migrate();
+        const keys = new ApiKeys(store, new IdGenerator(systemClock), systemClock);
+        const [action, id] = positionals;
+        if (action === 'create') {
+          const { key, secret } = await keys.create({
+            ...(values.merchant ? { merchantId: values.merchant } : {}),
+            livemode: values.live ?? false,
+            ...(values.name ? { name: values.name } : {}),
+          });
+          process.stdout.write(`${secret}\n`);
+          process.stderr.write(
+            `created ${key.id} for merchant ${key.merchantId} (the secret is shown only now)\n`,
+          );
+        } else if (action === 'list') {
+          for (const k of await keys.list()) {
+            const state = k.revokedAt === null ? 'active' : `revoked ${new Date(k.revokedAt).toISOString()}`;
+            process.stdout.write(`${k.id}  ${k.merchantId}  ${k.redacted}  ${state}  ${k.name ?? ''}\n`);
+          }
+        } else if (action === 'revoke' && id) {
+          if (!(await keys.revoke(id))) fail(`no active key ${id}`);
+          process.stdout.write(`revoked ${id}\n`);
+        } else {
+          fail(`usage: paystream keys create|list|revoke <key_id>`);
+        }
+      } finally {
+        await store.close();
+      }
+      return;
+    }
+    case 'gateway': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } } });
+      const port = values.port === undefined ? config.gatewayPort : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(`--port must be a port number`);
+      const sandbox = await startSandboxGateway({
+        file: path.join(config.dataDir, 'sandbox-gateway.sqlite'),
+        host: config.host,
+        port,
+      });
+      onSignal(sandbox.close);
+      process.stdout.write(`sandbox gateway on ${sandbox.url}\n`);
+      return;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}

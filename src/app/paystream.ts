@@ -1,0 +1,118 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { ApiKeys } from '../admin/api-keys.ts';
+import type { Gateway } from '../gateway/gateway.ts';
+import { HttpGateway } from '../gateway/http-gateway.ts';
+import { startSandboxGateway } from '../gateway/sandbox/server.ts';
+import { purgeIdempotencyRecords } from '../idempotency/idempotency.ts';
+import { Reconciler } from '../payments/reconciler.ts';
+import { PaymentService } from '../payments/service.ts';
+import { type Clock, systemClock } from '../platform/clock.ts';
+import type { Config } from '../platform/config.ts';
+import { IdGenerator } from '../platform/ids.ts';
+import { openStore } from '../store/open.ts';
+import type { Store } from '../store/store.ts';
+import { buildApi } from './api.ts';
+
+export interface Paystream {
+  config: Config;
+  store: Store;
+  gateway: Gateway;
+  apiKeys: ApiKeys;
+  payments: PaymentService;
+  reconciler: Reconciler;
+  api: FastifyInstance;
+  /** http://host:port of the API once listening. */
+  url: string;
+  /** The sandbox gateway's URL when this process runs it. */
+  sandboxUrl: string | undefined;
+  /** The secret of the key created on first start (embedded mode only). */
+  firstKeySecret: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  /** Create and return a first API key when the store has none (the embedded default). */
+  createFirstKey?: boolean;
+}
+
+/**
+ * Wires the payment core for the configured mode and starts it: store (migrated), gateway (the
+ * in-process sandbox unless PAYSTREAM_GATEWAY_URL is set), reconciler, idempotency purge, HTTP API.
+ */
+export async function startPaystream(config: Config, options: StartOptions = {}): Promise<Paystream> {
+  const clock = options.clock ?? systemClock;
+  const ids = new IdGenerator(clock);
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const fn of closers.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const store = openStore(config);
+    closers.push(() => store.close());
+    await store.migrate();
+
+    let sandboxUrl: string | undefined;
+    if (!config.gatewayUrl) {
+      const sandbox = await startSandboxGateway({
+        file: path.join(config.dataDir, 'sandbox-gateway.sqlite'),
+        host: config.host,
+        port: config.gatewayPort,
+      });
+      closers.push(() => sandbox.close());
+      sandboxUrl = sandbox.url;
+    }
+    const gateway = new HttpGateway({
+      url: config.gatewayUrl ?? sandboxUrl!,
+      timeoutMs: config.gatewayTimeoutMs,
+    });
+    closers.push(() => gateway.close());
+
+    const apiKeys = new ApiKeys(store, ids, clock);
+    let firstKeySecret: string | undefined;
+    if ((options.createFirstKey ?? config.mode === 'embedded') && (await apiKeys.count()) === 0) {
+      firstKeySecret = (await apiKeys.create({ name: 'first key' })).secret;
+    }
+
+    const payments = new PaymentService({ store, gateway, ids, clock });
+    const api = await buildApi({ config, store, apiKeys, payments });
+    closers.push(() => api.close());
+    const reconciler = new Reconciler({
+      store,
+      gateway,
+      payments,
+      clock,
+      reconcileAfterMs: config.reconcileAfterMs,
+      onError: (error) => api.log.error({ err: error }, 'reconciler run failed'),
+    });
+    reconciler.start(config.reconcileIntervalMs);
+    closers.push(() => reconciler.stop());
+
+    const retentionMs = config.idempotencyRetentionHours * 3_600_000;
+    const purge = setInterval(() => {
+      purgeIdempotencyRecords(store.db, clock.now() - retentionMs).catch((error) =>
+        api.log.error({ err: error }, 'idempotency purge failed'),
+      );
+    }, 60_000).unref();
+    closers.push(async () => clearInterval(purge));
+
+    const url = await api.listen({ host: config.host, port: config.port });
+    return {
+      config,
+      store,
+      gateway,
+      apiKeys,
+      payments,
+      reconciler,
+      api,
+      url,
+      sandboxUrl,
+      firstKeySecret,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

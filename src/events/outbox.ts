@@ -1,0 +1,57 @@
+import type { Transaction } from 'kysely';
+import type { Clock } from '../platform/clock.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import type { Database } from '../store/schema.ts';
+import { assertEventData, type EventType, eventCatalogue } from './catalogue.ts';
+import { type CloudEvent, dataschemaFor } from './envelope.ts';
+
+export interface NewEvent {
+  type: EventType;
+  /** The object the event is about, e.g. the payment id. */
+  subject: string;
+  /** Events with one key keep their order: the customer id. */
+  partitionKey: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Writes one event to the outbox. It takes a `Transaction`, which a plain `Kysely` handle is not, so
+ * an event can only be written together with the state change it announces: both commit or neither.
+ */
+export class OutboxWriter {
+  readonly #ids: IdGenerator;
+  readonly #clock: Clock;
+
+  constructor(ids: IdGenerator, clock: Clock) {
+    this.#ids = ids;
+    this.#clock = clock;
+  }
+
+  async write(trx: Transaction<Database>, event: NewEvent): Promise<CloudEvent> {
+    assertEventData(event.type, event.data);
+    const now = this.#clock.now();
+    const envelope: CloudEvent = {
+      specversion: '1.0',
+      id: this.#ids.uuid(),
+      source: eventCatalogue[event.type].source,
+      type: event.type,
+      subject: event.subject,
+      time: new Date(now).toISOString(),
+      datacontenttype: 'application/json',
+      dataschema: dataschemaFor(event.type, eventCatalogue[event.type].current),
+      partitionkey: event.partitionKey,
+      data: event.data,
+    };
+    await trx
+      .insertInto('outbox')
+      .values({
+        event_id: envelope.id,
+        type: envelope.type,
+        partition_key: envelope.partitionkey,
+        envelope: JSON.stringify(envelope),
+        created_at: now,
+      })
+      .execute();
+    return envelope;
+  }
+}

@@ -1,0 +1,122 @@
+import type { Kysely, Transaction } from 'kysely';
+import { PaystreamError } from '../platform/errors.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Who sent the request and which key it carries: keys are scoped per API key. */
+export interface IdempotencyScope {
+  apiKeyId: string;
+  key: string;
+  fingerprint: string;
+}
+
+export interface StoredResponse {
+  status: number;
+  body: string;
+}
+
+export const idempotencyKeyLengthMax = 255;
+
+/** Printable ASCII, 1 to 255 characters; the header is rejected otherwise. */
+export function checkIdempotencyKey(header: string | string[] | undefined): string {
+  if (header === undefined) {
+    throw new PaystreamError(
+      'PAYSTREAM_IDEMPOTENCY_KEY_REQUIRED',
+      'Every POST needs an Idempotency-Key header (for example a UUID) so that a retry never acts twice.',
+    );
+  }
+  const key = Array.isArray(header) ? header[0] : header;
+  if (!key || key.length > idempotencyKeyLengthMax || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new PaystreamError(
+      'PAYSTREAM_IDEMPOTENCY_KEY_INVALID',
+      `The Idempotency-Key must be 1 to ${idempotencyKeyLengthMax} printable ASCII characters without spaces.`,
+    );
+  }
+  return key;
+}
+
+/**
+ * Claims the key inside the caller's transaction. Returns `started` when this request owns the key
+ * (the caller goes on and later calls `completeIdempotency`), or the stored response to replay.
+ * Throws 422 when the key was used for another request, 409 while the first is still in flight.
+ * The claim, the resource it creates and (later) the response commit with the caller's writes.
+ */
+export async function beginIdempotency(
+  trx: Transaction<Database>,
+  scope: IdempotencyScope,
+  resourceId: string,
+  now: number,
+): Promise<{ kind: 'started' } | { kind: 'replay'; response: StoredResponse }> {
+  const inserted = await trx
+    .insertInto('idempotency_records')
+    .values({
+      api_key_id: scope.apiKeyId,
+      key: scope.key,
+      fingerprint: scope.fingerprint,
+      state: 'in_flight',
+      resource_id: resourceId,
+      response_status: null,
+      response_body: null,
+      created_at: now,
+      completed_at: null,
+    })
+    .onConflict((oc) => oc.columns(['api_key_id', 'key']).doNothing())
+    .executeTakeFirst();
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'started' };
+
+  const existing = await trx
+    .selectFrom('idempotency_records')
+    .select(['fingerprint', 'state', 'response_status', 'response_body'])
+    .where('api_key_id', '=', scope.apiKeyId)
+    .where('key', '=', scope.key)
+    .executeTakeFirstOrThrow();
+  if (existing.fingerprint !== scope.fingerprint) {
+    throw new PaystreamError(
+      'PAYSTREAM_IDEMPOTENCY_MISMATCH',
+      'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
+    );
+  }
+  if (
+    existing.state === 'in_flight' ||
+    existing.response_status === null ||
+    existing.response_body === null
+  ) {
+    throw new PaystreamError(
+      'PAYSTREAM_IDEMPOTENCY_IN_FLIGHT',
+      'A request with this Idempotency-Key is still being processed. Retry later with the same key.',
+    );
+  }
+  return { kind: 'replay', response: { status: existing.response_status, body: existing.response_body } };
+}
+
+/**
+ * Stores the final response for the request that created `resourceId`, in the transaction that
+ * settles the resource. Only an in-flight record is completed, so a late second settlement is inert.
+ */
+export async function completeIdempotency(
+  trx: Transaction<Database>,
+  resourceId: string,
+  response: StoredResponse,
+  now: number,
+): Promise<void> {
+  await trx
+    .updateTable('idempotency_records')
+    .set({
+      state: 'completed',
+      response_status: response.status,
+      response_body: response.body,
+      completed_at: now,
+    })
+    .where('resource_id', '=', resourceId)
+    .where('state', '=', 'in_flight')
+    .execute();
+}
+
+/** Deletes completed records older than the retention; returns how many went. */
+export async function purgeIdempotencyRecords(db: Kysely<Database>, olderThanMs: number): Promise<number> {
+  const result = await db
+    .deleteFrom('idempotency_records')
+    .where('state', '=', 'completed')
+    .where('created_at', '<', olderThanMs)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,151 @@
+import { amountMinorUnitsMax } from './currencies.ts';
+
+/** JSON schemas of the payments API: request bodies, query strings and response objects. */
+
+const metadata = {
+  type: 'object',
+  description: 'Up to 50 string pairs, keys up to 40 characters, values up to 500.',
+  maxProperties: 50,
+  propertyNames: { minLength: 1, maxLength: 40 },
+  additionalProperties: { type: 'string', maxLength: 500 },
+} as const;
+
+const resourceId = (prefix: string) => ({ type: 'string', pattern: `^${prefix}_[0-9A-Z]{26}$` }) as const;
+
+export const createPaymentBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['customer_id', 'amount', 'currency', 'payment_method'],
+  properties: {
+    customer_id: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[A-Za-z0-9_.:@-]+$',
+      description: 'Your id for the customer; events of one customer stay in order.',
+    },
+    amount: {
+      type: 'integer',
+      minimum: 1,
+      maximum: amountMinorUnitsMax,
+      description: 'Integer amount in the currency minor unit (cents for usd, yen for jpy).',
+    },
+    currency: { type: 'string', pattern: '^[A-Za-z]{3}$', description: 'ISO 4217 code, e.g. usd.' },
+    payment_method: {
+      type: 'string',
+      pattern: '^pm_[A-Za-z0-9_]{1,100}$',
+      description: 'A payment method token, e.g. pm_card_visa in the sandbox.',
+    },
+    description: { type: ['string', 'null'], maxLength: 1000 },
+    metadata,
+  },
+} as const;
+
+export interface CreatePaymentBody {
+  customer_id: string;
+  amount: number;
+  currency: string;
+  payment_method: string;
+  description?: string | null;
+  metadata?: Record<string, string>;
+}
+
+export const paymentSchema = {
+  type: 'object',
+  required: ['id', 'object', 'amount', 'currency', 'status', 'created'],
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['payment'] },
+    amount: { type: 'integer' },
+    amount_refunded: { type: 'integer' },
+    currency: { type: 'string' },
+    customer_id: { type: 'string' },
+    payment_method: { type: 'string' },
+    description: { type: ['string', 'null'] },
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    status: { type: 'string', enum: ['processing', 'succeeded', 'failed'] },
+    failure_code: { type: ['string', 'null'], description: 'The decline code when status is failed.' },
+    failure_message: { type: ['string', 'null'] },
+    livemode: { type: 'boolean' },
+    created: { type: 'integer', description: 'Unix time in seconds.' },
+  },
+} as const;
+
+export const listPaymentsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    customer_id: { type: 'string', minLength: 1, maxLength: 128 },
+    status: { type: 'string', enum: ['processing', 'succeeded', 'failed'] },
+    'created[gte]': { type: 'integer', minimum: 0, description: 'Unix seconds, inclusive.' },
+    'created[lte]': { type: 'integer', minimum: 0, description: 'Unix seconds, inclusive.' },
+    'created[gt]': { type: 'integer', minimum: 0 },
+    'created[lt]': { type: 'integer', minimum: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    starting_after: { ...resourceId('pay'), description: 'The last id of the previous page.' },
+  },
+} as const;
+
+export interface ListPaymentsQuery {
+  customer_id?: string;
+  status?: string;
+  'created[gte]'?: number;
+  'created[lte]'?: number;
+  'created[gt]'?: number;
+  'created[lt]'?: number;
+  limit: number;
+  starting_after?: string;
+}
+
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+export const createRefundBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    amount: {
+      type: 'integer',
+      minimum: 1,
+      maximum: amountMinorUnitsMax,
+      description: 'Defaults to what is left to refund.',
+    },
+    reason: { type: ['string', 'null'], enum: ['duplicate', 'fraudulent', 'requested_by_customer', null] },
+    metadata,
+  },
+} as const;
+
+export interface CreateRefundBody {
+  amount?: number;
+  reason?: string | null;
+  metadata?: Record<string, string>;
+}
+
+export const refundSchema = {
+  type: 'object',
+  required: ['id', 'object', 'payment', 'amount', 'currency', 'status', 'created'],
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['refund'] },
+    payment: { type: 'string' },
+    amount: { type: 'integer' },
+    currency: { type: 'string' },
+    reason: { type: ['string', 'null'] },
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
+    failure_reason: { type: ['string', 'null'] },
+    created: { type: 'integer' },
+  },
+} as const;
+
+export const listRefundsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    starting_after: resourceId('re'),
+  },
+} as const;

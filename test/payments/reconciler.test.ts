@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { dialects } from '../support/dialects.ts';
+
+const base = { customer_id: 'cus_slow', amount: 4200, currency: 'usd' };
+
+async function eventsAbout(t: TestApp, subject: string) {
+  const rows = await t.app.store.db.selectFrom('outbox').selectAll().execute();
+  return rows.map((r) => JSON.parse(r.envelope)).filter((e) => e.subject === subject);
+}
+
+for (const dialect of dialects()) {
+  describe(`lost gateway answers and the reconciler (${dialect})`, () => {
+    let t: TestApp;
+    before(async () => {
+      // The sandbox holds timeout answers for 5 s; the API gives up after 300 ms.
+      t = await startTestApp(dialect, {
+        PAYSTREAM_GATEWAY_TIMEOUT_MS: '300',
+        PAYSTREAM_RECONCILE_AFTER_MS: '400',
+      });
+    });
+    after(() => t.close());
+
+    for (const token of ['pm_card_paystream_timeout', 'pm_card_paystream_networkError']) {
+      test(`${token}: processing, 409 on retry, then settled once by the reconciler`, async () => {
+        const key = `${token}-${dialect}`;
+        const body = { ...base, payment_method: token };
+        const first = await t.post('/v1/payments', body, key);
+        assert.equal(first.status, 200);
+        assert.equal(first.json.status, 'processing');
+        assert.deepEqual(await eventsAbout(t, first.json.id), [], 'no event before the outcome is known');
+
+        const retry = await t.post('/v1/payments', body, key);
+        assert.equal(retry.status, 409);
+        assert.equal(retry.json.error.code, 'PAYSTREAM_IDEMPOTENCY_IN_FLIGHT');
+
+        await sleep(450);
+        const report = await t.app.reconciler.runOnce();
+        assert.ok(report.settled >= 1);
+        assert.equal(report.resent, 0, 'the gateway had the charge: nothing is sent again');
+
+        const settled = (await t.get(`/v1/payments/${first.json.id}`)).json;
+        assert.equal(settled.status, 'succeeded');
+        const events = await eventsAbout(t, first.json.id);
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['payment.succeeded'],
+        );
+        const charges = await t.sandbox.store.db
+          .selectFrom('charges')
+          .selectAll()
+          .where('idempotency_key', '=', first.json.id)
+          .execute();
+        assert.equal(charges.length, 1);
+        assert.equal(events[0].data.gateway_charge_id, charges[0]!.id);
+
+        // A second reconciler run, and a late direct settlement, change nothing.
+        await t.app.reconciler.runOnce();
+        await t.app.payments.settlePayment(first.json.id, {
+          status: 'failed',
+          chargeId: 'x',
+          declineCode: 'x',
+          message: 'x',
+        });
+        assert.equal((await eventsAbout(t, first.json.id)).length, 1);
+        assert.equal((await t.get(`/v1/payments/${first.json.id}`)).json.status, 'succeeded');
+
+        const replay = await t.post('/v1/payments', body, key);
+        assert.equal(replay.status, 200);
+        assert.equal(replay.headers['idempotent-replayed'], 'true');
+        assert.equal(replay.json.status, 'succeeded');
+      });
+    }
+
+    test('a charge that never reached the gateway is sent again with the same key, once', async () => {
+      // Simulate a crash between claiming the key and calling the gateway: a processing payment the
+      // gateway never heard of.
+      const p = (await t.post('/v1/payments', { ...base, payment_method: 'pm_card_visa' })).json;
+      const now = Date.now();
+      const orphan = `pay_ORPHAN${String(now).padStart(20, '0')}`.slice(0, 30);
+      await t.app.store.transaction(async (trx) => {
+        const row = await trx
+          .selectFrom('payments')
+          .selectAll()
+          .where('id', '=', p.id)
+          .executeTakeFirstOrThrow();
+        await trx
+          .insertInto('payments')
+          .values({
+            ...row,
+            id: orphan,
+            status: 'processing',
+            gateway_charge_id: null,
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+      });
+      const early = await t.app.reconciler.runOnce();
+      assert.equal(early.resent, 0, 'too young: its request may still be on its way to the gateway');
+      assert.equal((await t.get(`/v1/payments/${orphan}`)).json.status, 'processing');
+      await sleep(450);
+      const report = await t.app.reconciler.runOnce();
+      assert.equal(report.resent, 1);
+      assert.equal((await t.get(`/v1/payments/${orphan}`)).json.status, 'succeeded');
+      await t.app.reconciler.runOnce();
+      const charges = await t.sandbox.store.db
+        .selectFrom('charges')
+        .selectAll()
+        .where('idempotency_key', '=', orphan)
+        .execute();
+      assert.equal(charges.length, 1);
+      assert.equal((await eventsAbout(t, orphan)).length, 1);
+    });
+  });
+}
