@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Kysely, Transaction } from 'kysely';
+import { OutboxWriter } from '../../src/events/outbox.ts';
+import { systemClock } from '../../src/platform/clock.ts';
+import { IdGenerator } from '../../src/platform/ids.ts';
+import { openStore } from '../../src/store/open.ts';
+import type { Database } from '../../src/store/schema.ts';
+import type { Store } from '../../src/store/store.ts';
+import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
+
+const ids = new IdGenerator();
+
+function paymentRow(id: string, amount = 1000) {
+  return {
+    id,
+    merchant_id: 'acct_contract',
+    livemode: 0,
+    customer_id: 'cus_contract',
+    amount,
+    currency: 'usd',
+    payment_method: 'pm_card_visa',
+    description: null,
+    metadata: '{}',
+    status: 'succeeded' as const,
+    failure_code: null,
+    failure_message: null,
+    gateway_charge_id: null,
+    amount_refunded: 0,
+    amount_refund_reserved: 0,
+    created_at: Date.now(),
+    updated_at: Date.now(),
+  };
+}
+
+async function countPayments(store: Store, id: string): Promise<number> {
+  return (await store.db.selectFrom('payments').select('id').where('id', '=', id).execute()).length;
+}
+
+/** The store port's contract: every dialect must pass all of it. */
+for (const dialect of dialects()) {
+  describe(`store contract (${dialect})`, () => {
+    let db: TestDatabase;
+    let store: Store;
+    before(async () => {
+      db = await createTestDatabase(dialect);
+      store = openStore({ databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 10 });
+    });
+    after(async () => {
+      await store.close();
+      await db.drop();
+    });
+
+    test('migrations apply once, are reported ready, and re-running applies nothing', async () => {
+      assert.equal(await store.ready(), false, 'not ready before migrating');
+      assert.deepEqual(await store.migrate(), ['0001_payment_core']);
+      assert.deepEqual(await store.migrate(), []);
+      assert.equal(await store.ready(), true);
+    });
+
+    test('a committed transaction is visible; a thrown one leaves nothing', async () => {
+      const kept = ids.resource('pay');
+      const dropped = ids.resource('pay');
+      await store.transaction((trx) => trx.insertInto('payments').values(paymentRow(kept)).execute());
+      await assert.rejects(
+        store.transaction(async (trx) => {
+          await trx.insertInto('payments').values(paymentRow(dropped)).execute();
+          throw new Error('abort');
+        }),
+        /abort/,
+      );
+      assert.equal(await countPayments(store, kept), 1);
+      assert.equal(await countPayments(store, dropped), 0);
+    });
+
+    test('concurrent transactions commit or fail alone (group commit keeps them apart)', async () => {
+      const made = Array.from({ length: 40 }, () => ids.resource('pay'));
+      const results = await Promise.allSettled(
+        made.map((id, i) =>
+          store.transaction(async (trx) => {
+            await trx.insertInto('payments').values(paymentRow(id)).execute();
+            if (i % 4 === 0) throw new Error(`fail ${i}`);
+            return i;
+          }),
+        ),
+      );
+      results.forEach((r, i) => assert.equal(r.status, i % 4 === 0 ? 'rejected' : 'fulfilled'));
+      for (const [i, id] of made.entries()) assert.equal(await countPayments(store, id), i % 4 === 0 ? 0 : 1);
+    });
+
+    test('a constraint violation rolls back only its own transaction', async () => {
+      const id = ids.resource('pay');
+      const other = ids.resource('pay');
+      const [dup, ok] = await Promise.allSettled([
+        store.transaction(async (trx) => {
+          await trx.insertInto('payments').values(paymentRow(id)).execute();
+          await trx.insertInto('payments').values(paymentRow(id)).execute();
+        }),
+        store.transaction((trx) => trx.insertInto('payments').values(paymentRow(other)).execute()),
+      ]);
+      assert.equal(dup.status, 'rejected');
+      assert.equal(ok.status, 'fulfilled');
+      assert.equal(await countPayments(store, id), 0);
+      assert.equal(await countPayments(store, other), 1);
+    });
+
+    test('amounts are exact 64-bit integers', async () => {
+      const id = ids.resource('pay');
+      await store.transaction((trx) =>
+        trx.insertInto('payments').values(paymentRow(id, 999_999_999_999)).execute(),
+      );
+      const row = await store.db
+        .selectFrom('payments')
+        .select('amount')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      assert.equal(BigInt(row.amount), 999_999_999_999n);
+    });
+
+    test('the database refuses a refund total above the amount, whatever the code does', async () => {
+      const id = ids.resource('pay');
+      await store.transaction((trx) => trx.insertInto('payments').values(paymentRow(id, 100)).execute());
+      await assert.rejects(
+        store.transaction((trx) =>
+          trx.updateTable('payments').set({ amount_refund_reserved: 101 }).where('id', '=', id).execute(),
+        ),
+      );
+      await assert.rejects(
+        store.transaction((trx) =>
+          trx
+            .insertInto('payments')
+            .values(paymentRow(ids.resource('pay'), -5))
+            .execute(),
+        ),
+      );
+    });
+
+    test('outbox positions follow commit order and event ids are unique', async () => {
+      const outbox = new OutboxWriter(ids, systemClock);
+      const written: string[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        const envelope = await store.transaction((trx) =>
+          outbox.write(trx, {
+            type: 'payment.succeeded',
+            subject: `pay_${'0'.repeat(25)}${i}`,
+            partitionKey: 'cus_contract',
+            data: {
+              payment_id: `pay_${'0'.repeat(25)}${i}`,
+              merchant_id: `acct_${'0'.repeat(26)}`,
+              customer_id: 'cus_contract',
+              amount: 100,
+              currency: 'usd',
+              payment_method: 'pm_card_visa',
+              description: null,
+              metadata: {},
+              livemode: false,
+              created: 1,
+              gateway_charge_id: 'ch_1',
+            },
+          }),
+        );
+        written.push(envelope.id);
+      }
+      const rows = await store.db
+        .selectFrom('outbox')
+        .select(['event_id', 'position'])
+        .orderBy('position')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => r.event_id),
+        written,
+      );
+      await assert.rejects(
+        store.transaction((trx) =>
+          trx
+            .insertInto('outbox')
+            .values({ event_id: written[0]!, type: 't', partition_key: 'k', envelope: '{}', created_at: 0 })
+            .execute(),
+        ),
+      );
+    });
+
+    test('the outbox writer refuses data that breaks the schema, and writes nothing', async () => {
+      const outbox = new OutboxWriter(ids, systemClock);
+      const before = (await store.db.selectFrom('outbox').select('position').execute()).length;
+      await assert.rejects(
+        store.transaction((trx) =>
+          outbox.write(trx, {
+            type: 'payment.succeeded',
+            subject: 'x',
+            partitionKey: 'k',
+            data: { amount: -1 },
+          }),
+        ),
+        /payment.succeeded data is invalid/,
+      );
+      assert.equal((await store.db.selectFrom('outbox').select('position').execute()).length, before);
+    });
+  });
+}
+
+test('the outbox writer only accepts a transaction (checked by tsc)', () => {
+  const outbox = new OutboxWriter(ids, systemClock);
+  const event = { type: 'payment.succeeded', subject: '', partitionKey: '', data: {} } as const;
+  const typeCheckOnly = (db: Kysely<Database>, trx: Transaction<Database>) => {
+    // @ts-expect-error a plain Kysely handle is not a Transaction: events cannot be written outside one
+    const outside = () => outbox.write(db, event);
+    const inside = () => outbox.write(trx, event);
+    return [outside, inside];
+  };
+  assert.equal(typeof typeCheckOnly, 'function');
+});
