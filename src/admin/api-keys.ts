@@ -32,16 +32,33 @@ export function hashSecret(secret: string): string {
 }
 
 const SECRET_PATTERN = /^sk_(test|live)_[A-Za-z0-9]{32}$/;
+const MERCHANT_PATTERN = /^acct_[0-9A-Z]{26}$/;
+
+export interface ApiKeysOptions {
+  /**
+   * How long a successful lookup is reused without asking the store. A key revoked by THIS process
+   * stops at once; one revoked by another process (the CLI) stops within this time.
+   */
+  authCacheMs?: number;
+  /** Most cached keys; the cache is emptied when full. */
+  authCacheSizeMax?: number;
+}
 
 export class ApiKeys {
   readonly #store: Store;
   readonly #ids: IdGenerator;
   readonly #clock: Clock;
+  readonly #authCacheMs: number;
+  readonly #authCacheSizeMax: number;
+  /** secret hash -> the key and when the entry stops being trusted. Only hits are cached. */
+  readonly #authCache = new Map<string, { key: AuthenticatedKey; expiresAt: number }>();
 
-  constructor(store: Store, ids: IdGenerator, clock: Clock) {
+  constructor(store: Store, ids: IdGenerator, clock: Clock, options: ApiKeysOptions = {}) {
     this.#store = store;
     this.#ids = ids;
     this.#clock = clock;
+    this.#authCacheMs = options.authCacheMs ?? 2000;
+    this.#authCacheSizeMax = options.authCacheSizeMax ?? 10_000;
   }
 
   /** Creates a key; the secret is returned this once and never again. A new merchant unless one is named. */
@@ -49,6 +66,11 @@ export class ApiKeys {
     key: ApiKey;
     secret: string;
   }> {
+    if (options.merchantId !== undefined && !MERCHANT_PATTERN.test(options.merchantId)) {
+      throw new Error(
+        `a merchant id looks like acct_ followed by 26 characters (got "${options.merchantId}")`,
+      );
+    }
     const livemode = options.livemode ?? false;
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
     // 62^32 > 2^190; the modulo bias of bytes over 62 symbols is irrelevant at that size.
@@ -96,6 +118,7 @@ export class ApiKeys {
 
   /** Returns false when no active key has that id. */
   async revoke(id: string): Promise<boolean> {
+    this.#authCache.clear();
     const result = await this.#store.transaction((trx) =>
       trx
         .updateTable('api_keys')
@@ -118,8 +141,19 @@ export class ApiKeys {
   /** The active key behind a secret, or undefined (unknown, malformed or revoked). */
   async authenticate(secret: string): Promise<AuthenticatedKey | undefined> {
     if (!SECRET_PATTERN.test(secret)) return undefined;
-    const row = await lookup(this.#store.db, hashSecret(secret));
-    return row && { apiKeyId: row.id, merchantId: row.merchant_id, livemode: Number(row.livemode) === 1 };
+    const hash = hashSecret(secret);
+    const now = this.#clock.now();
+    const cached = this.#authCache.get(hash);
+    if (cached && cached.expiresAt > now) return cached.key;
+    const row = await lookup(this.#store.db, hash);
+    if (!row) {
+      this.#authCache.delete(hash);
+      return undefined;
+    }
+    const key = { apiKeyId: row.id, merchantId: row.merchant_id, livemode: Number(row.livemode) === 1 };
+    if (this.#authCache.size >= this.#authCacheSizeMax) this.#authCache.clear();
+    this.#authCache.set(hash, { key, expiresAt: now + this.#authCacheMs });
+    return key;
   }
 }
 

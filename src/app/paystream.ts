@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiKeys } from '../admin/api-keys.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { HttpGateway } from '../gateway/http-gateway.ts';
-import { startSandboxGateway } from '../gateway/sandbox/server.ts';
+import { startSandboxGatewayThread } from '../gateway/sandbox/worker.ts';
 import { purgeIdempotencyRecords } from '../idempotency/idempotency.ts';
 import { Reconciler } from '../payments/reconciler.ts';
 import { PaymentService } from '../payments/service.ts';
@@ -55,7 +55,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
 
     let sandboxUrl: string | undefined;
     if (!config.gatewayUrl) {
-      const sandbox = await startSandboxGateway({
+      const sandbox = await startSandboxGatewayThread({
         file: path.join(config.dataDir, 'sandbox-gateway.sqlite'),
         host: config.host,
         port: config.gatewayPort,
@@ -91,7 +91,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
 
     const retentionMs = config.idempotencyRetentionHours * 3_600_000;
     const purge = setInterval(() => {
-      purgeIdempotencyRecords(store.db, clock.now() - retentionMs).catch((error) =>
+      purgeIdempotencyRecords(store, clock.now() - retentionMs).catch((error) =>
         api.log.error({ err: error }, 'idempotency purge failed'),
       );
     }, 60_000).unref();

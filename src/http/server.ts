@@ -39,6 +39,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     (httpPart === 'body' ? strict : coercing).compile(schema as object),
   );
   app.addSchema(errorSchema);
+  // Only JSON bodies: anything else is a 415, not a body that fails validation.
+  app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   if (options.docs !== false) {
     await app.register(swagger, {

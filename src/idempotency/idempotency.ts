@@ -1,6 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { PaystreamError } from '../platform/errors.ts';
 import type { Database } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
 
 /** Who sent the request and which key it carries: keys are scoped per API key. */
 export interface IdempotencyScope {
@@ -111,12 +112,31 @@ export async function completeIdempotency(
     .execute();
 }
 
-/** Deletes completed records older than the retention; returns how many went. */
-export async function purgeIdempotencyRecords(db: Kysely<Database>, olderThanMs: number): Promise<number> {
-  const result = await db
-    .deleteFrom('idempotency_records')
-    .where('state', '=', 'completed')
-    .where('created_at', '<', olderThanMs)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+/** Most records deleted by one purge transaction: a purge never holds the write lock for long. */
+export const purgeBatchSizeMax = 1000;
+
+/** Deletes completed records older than the retention, in bounded batches; returns how many went. */
+export async function purgeIdempotencyRecords(store: Store, olderThanMs: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await store.transaction(async (trx) => {
+      const batch = await trx
+        .selectFrom('idempotency_records')
+        .select(['api_key_id', 'key'])
+        .where('state', '=', 'completed')
+        .where('created_at', '<', olderThanMs)
+        .limit(purgeBatchSizeMax)
+        .execute();
+      for (const record of batch) {
+        await trx
+          .deleteFrom('idempotency_records')
+          .where('api_key_id', '=', record.api_key_id)
+          .where('key', '=', record.key)
+          .execute();
+      }
+      return batch.length;
+    });
+    total += deleted;
+    if (deleted < purgeBatchSizeMax) return total;
+  }
 }

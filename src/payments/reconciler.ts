@@ -20,6 +20,8 @@ export interface ReconcileReport {
   settled: number;
   resent: number;
   stillUnknown: number;
+  /** Items whose settlement threw; each is reported to onError and retried next run. */
+  failed: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export class Reconciler {
   }
 
   async runOnce(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { settled: 0, resent: 0, stillUnknown: 0 };
+    const report: ReconcileReport = { settled: 0, resent: 0, stillUnknown: 0, failed: 0 };
     const { store, gateway, payments } = this.#deps;
     const cutoff = this.#deps.clock.now() - this.#deps.reconcileAfterMs;
 
@@ -54,24 +56,26 @@ export class Reconciler {
       .limit(this.#batchSizeMax)
       .execute();
     for (const row of stuckPayments) {
-      const payment = paymentFromRow(row);
-      let outcome = await gateway.findCharge(payment.id);
-      if (outcome.status === 'not_found') {
-        report.resent += 1;
-        outcome = await gateway.charge({
-          idempotencyKey: payment.id,
-          amount: payment.amount,
-          currency: payment.currency,
-          paymentMethod: payment.paymentMethod,
-          description: payment.description,
-        });
-      }
-      if (outcome.status === 'unknown') {
-        report.stillUnknown += 1;
-        continue;
-      }
-      await payments.settlePayment(payment.id, outcome);
-      report.settled += 1;
+      await this.#isolated(report, `payment ${row.id}`, async () => {
+        const payment = paymentFromRow(row);
+        let outcome = await gateway.findCharge(payment.id);
+        if (outcome.status === 'not_found') {
+          report.resent += 1;
+          outcome = await gateway.charge({
+            idempotencyKey: payment.id,
+            amount: payment.amount,
+            currency: payment.currency,
+            paymentMethod: payment.paymentMethod,
+            description: payment.description,
+          });
+        }
+        if (outcome.status === 'unknown') {
+          report.stillUnknown += 1;
+          return;
+        }
+        await payments.settlePayment(payment.id, outcome);
+        report.settled += 1;
+      });
     }
 
     const stuckRefunds = await store.db
@@ -85,25 +89,37 @@ export class Reconciler {
       .limit(this.#batchSizeMax)
       .execute();
     for (const row of stuckRefunds) {
-      const refund = refundFromRow(row);
-      let outcome = await gateway.findRefund(refund.id);
-      if (outcome.status === 'not_found') {
-        report.resent += 1;
-        outcome = await gateway.refund({
-          idempotencyKey: refund.id,
-          chargeId: row.charge_id ?? '',
-          amount: refund.amount,
-          currency: refund.currency,
-        });
-      }
-      if (outcome.status === 'unknown') {
-        report.stillUnknown += 1;
-        continue;
-      }
-      await payments.settleRefund(refund.id, outcome);
-      report.settled += 1;
+      await this.#isolated(report, `refund ${row.id}`, async () => {
+        const refund = refundFromRow(row);
+        let outcome = await gateway.findRefund(refund.id);
+        if (outcome.status === 'not_found') {
+          report.resent += 1;
+          outcome = await gateway.refund({
+            idempotencyKey: refund.id,
+            chargeId: row.charge_id ?? '',
+            amount: refund.amount,
+            currency: refund.currency,
+          });
+        }
+        if (outcome.status === 'unknown') {
+          report.stillUnknown += 1;
+          return;
+        }
+        await payments.settleRefund(refund.id, outcome);
+        report.settled += 1;
+      });
     }
     return report;
+  }
+
+  /** One item that cannot be settled must not hold up the others behind it: report it, move on. */
+  async #isolated(report: ReconcileReport, what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      report.failed += 1;
+      this.#deps.onError?.(new Error(`reconciling ${what} failed`, { cause: error }));
+    }
   }
 
   /** Runs now, then every `intervalMs`, one run at a time. */

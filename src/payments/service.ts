@@ -9,7 +9,14 @@ import type { IdGenerator } from '../platform/ids.ts';
 import type { Store } from '../store/store.ts';
 import { assertPaymentTransition, assertRefundTransition, type Payment, type Refund } from './payment.ts';
 import { paymentEventData, paymentJson, refundEventData, refundJson } from './presenter.ts';
-import { findPayment, findRefund, insertPayment, insertRefund } from './repository.ts';
+import {
+  findPayment,
+  findRefund,
+  insertPayment,
+  insertRefund,
+  paymentFromRow,
+  refundFromRow,
+} from './repository.ts';
 
 /** The authenticated caller: an API key of one merchant. */
 export interface Caller {
@@ -117,44 +124,36 @@ export class PaymentService {
    * the payment already settled and changes nothing, so the event is written once.
    */
   async settlePayment(paymentId: string, outcome: ChargeOutcome): Promise<Payment> {
+    assertPaymentTransition(paymentId, 'processing', outcome.status);
     return this.#store.transaction(async (trx) => {
-      const current = await findPayment(trx, paymentId);
-      if (!current) throw new Error(`settlePayment: no payment ${paymentId}`);
-      if (current.status !== 'processing') return current;
-      const next: Payment = {
-        ...current,
-        status: outcome.status,
-        gatewayChargeId: outcome.chargeId,
-        failureCode: outcome.status === 'failed' ? outcome.declineCode : null,
-        failureMessage: outcome.status === 'failed' ? outcome.message : null,
-        updatedAt: this.#clock.now(),
-      };
-      assertPaymentTransition(paymentId, current.status, next.status);
-      const updated = await trx
+      const now = this.#clock.now();
+      // Only a `processing` payment moves; whoever settles second updates nothing and writes nothing.
+      const row = await trx
         .updateTable('payments')
         .set({
-          status: next.status,
-          gateway_charge_id: next.gatewayChargeId,
-          failure_code: next.failureCode,
-          failure_message: next.failureMessage,
-          updated_at: next.updatedAt,
+          status: outcome.status,
+          gateway_charge_id: outcome.chargeId,
+          failure_code: outcome.status === 'failed' ? outcome.declineCode : null,
+          failure_message: outcome.status === 'failed' ? outcome.message : null,
+          updated_at: now,
         })
         .where('id', '=', paymentId)
         .where('status', '=', 'processing')
+        .returningAll()
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) !== 1) return (await findPayment(trx, paymentId)) ?? current;
+      if (!row) {
+        const current = await findPayment(trx, paymentId);
+        if (!current) throw new Error(`settlePayment: no payment ${paymentId}`);
+        return current;
+      }
+      const next = paymentFromRow(row);
       await this.#outbox.write(trx, {
         type: next.status === 'succeeded' ? 'payment.succeeded' : 'payment.failed',
         subject: next.id,
         partitionKey: next.customerId,
         data: paymentEventData(next),
       });
-      await completeIdempotency(
-        trx,
-        next.id,
-        { status: 200, body: JSON.stringify(paymentJson(next)) },
-        next.updatedAt,
-      );
+      await completeIdempotency(trx, next.id, { status: 200, body: JSON.stringify(paymentJson(next)) }, now);
       return next;
     });
   }
@@ -183,7 +182,9 @@ export class PaymentService {
       const tooLarge = () =>
         new PaystreamError(
           'PAYSTREAM_REFUND_AMOUNT_TOO_LARGE',
-          `Refund amount ${amount} is larger than the ${remaining} left to refund on ${paymentId}.`,
+          remaining <= 0n
+            ? `Payment ${paymentId} has already been refunded in full.`
+            : `Refund amount ${amount} is larger than the ${remaining} left to refund on ${paymentId}.`,
           'amount',
         );
       if (amount <= 0n || amount > remaining) throw tooLarge();
@@ -231,54 +232,47 @@ export class PaymentService {
 
   /** Like settlePayment, for a `pending` refund: final state, payment totals, event, key response. */
   async settleRefund(refundId: string, outcome: RefundOutcome): Promise<Refund> {
+    assertRefundTransition(refundId, 'pending', outcome.status);
     return this.#store.transaction(async (trx) => {
-      const current = await findRefund(trx, refundId);
-      if (!current) throw new Error(`settleRefund: no refund ${refundId}`);
-      if (current.status !== 'pending') return current;
-      const next: Refund = {
-        ...current,
-        status: outcome.status,
-        gatewayRefundId: outcome.refundId,
-        failureReason: outcome.status === 'failed' ? outcome.reason : null,
-        updatedAt: this.#clock.now(),
-      };
-      assertRefundTransition(refundId, current.status, next.status);
-      const updated = await trx
+      const now = this.#clock.now();
+      const row = await trx
         .updateTable('refunds')
         .set({
-          status: next.status,
-          gateway_refund_id: next.gatewayRefundId,
-          failure_reason: next.failureReason,
-          updated_at: next.updatedAt,
+          status: outcome.status,
+          gateway_refund_id: outcome.refundId,
+          failure_reason: outcome.status === 'failed' ? outcome.reason : null,
+          updated_at: now,
         })
         .where('id', '=', refundId)
         .where('status', '=', 'pending')
+        .returningAll()
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) !== 1) return (await findRefund(trx, refundId)) ?? current;
+      if (!row) {
+        const current = await findRefund(trx, refundId);
+        if (!current) throw new Error(`settleRefund: no refund ${refundId}`);
+        return current;
+      }
+      const next = refundFromRow(row);
       const amount = Number(next.amount);
-      await trx
+      // A succeeded refund becomes refunded money; a failed one gives its reservation back.
+      const paymentRow = await trx
         .updateTable('payments')
         .set(
           next.status === 'succeeded'
-            ? { amount_refunded: sql`amount_refunded + ${amount}`, updated_at: next.updatedAt }
-            : { amount_refund_reserved: sql`amount_refund_reserved - ${amount}`, updated_at: next.updatedAt },
+            ? { amount_refunded: sql`amount_refunded + ${amount}`, updated_at: now }
+            : { amount_refund_reserved: sql`amount_refund_reserved - ${amount}`, updated_at: now },
         )
         .where('id', '=', next.paymentId)
-        .execute();
-      const payment = await findPayment(trx, next.paymentId);
-      if (!payment) throw new Error(`settleRefund: refund ${refundId} has no payment`);
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const payment = paymentFromRow(paymentRow);
       await this.#outbox.write(trx, {
         type: next.status === 'succeeded' ? 'refund.succeeded' : 'refund.failed',
         subject: next.id,
         partitionKey: payment.customerId,
         data: refundEventData(next, payment),
       });
-      await completeIdempotency(
-        trx,
-        next.id,
-        { status: 200, body: JSON.stringify(refundJson(next)) },
-        next.updatedAt,
-      );
+      await completeIdempotency(trx, next.id, { status: 200, body: JSON.stringify(refundJson(next)) }, now);
       return next;
     });
   }

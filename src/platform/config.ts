@@ -78,7 +78,7 @@ export const configVariables: readonly VariableDoc[] = [
   {
     name: 'PAYSTREAM_LOG_LEVEL',
     default: 'info',
-    description: 'pino level: fatal, error, warn, info, debug.',
+    description: 'pino level: fatal, error, warn, info, debug, trace or silent.',
   },
 ];
 

@@ -64,7 +64,7 @@ function base32(bytes: Buffer): string {
   return out;
 }
 
-/** Milliseconds since the epoch encoded in a UUIDv7 or a resource id made by IdGenerator. */
+/** Milliseconds since the epoch encoded in a canonical UUIDv7 string. */
 export function timestampOfUuid(uuid: string): number {
   return Number.parseInt(uuid.replaceAll('-', '').slice(0, 12), 16);
 }

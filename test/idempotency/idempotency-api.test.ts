@@ -109,11 +109,11 @@ for (const dialect of dialects()) {
       await t.post('/v1/payments', body, key);
       const now = Date.now();
       assert.equal(
-        await purgeIdempotencyRecords(t.app.store.db, now - 24 * 3_600_000),
+        await purgeIdempotencyRecords(t.app.store, now - 24 * 3_600_000),
         0,
         'nothing is 24 h old',
       );
-      const purged = await purgeIdempotencyRecords(t.app.store.db, now + 1000);
+      const purged = await purgeIdempotencyRecords(t.app.store, now + 1000);
       assert.ok(purged >= 1);
       const left = await t.app.store.db
         .selectFrom('idempotency_records')

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Reconciler } from '../../src/payments/reconciler.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
 
@@ -113,6 +114,71 @@ for (const dialect of dialects()) {
         .execute();
       assert.equal(charges.length, 1);
       assert.equal((await eventsAbout(t, orphan)).length, 1);
+    });
+
+    test('one payment that cannot be settled does not hold up the others', async () => {
+      const now = Date.now();
+      const insertProcessing = async (id: string, merchantId: string, at: number) => {
+        const template = (await t.post('/v1/payments', { ...base, payment_method: 'pm_card_visa' })).json;
+        await t.app.store.transaction(async (trx) => {
+          const row = await trx
+            .selectFrom('payments')
+            .selectAll()
+            .where('id', '=', template.id)
+            .executeTakeFirstOrThrow();
+          await trx
+            .insertInto('payments')
+            .values({
+              ...row,
+              id,
+              merchant_id: merchantId,
+              status: 'processing',
+              gateway_charge_id: null,
+              created_at: at,
+              updated_at: at,
+            })
+            .execute();
+        });
+      };
+      // The oldest is broken: its event can never pass the schema (a malformed merchant id).
+      const broken = `pay_BROKEN${'0'.repeat(20)}`;
+      const healthy = `pay_HEALTHY${'0'.repeat(19)}`;
+      await insertProcessing(broken, 'acct_not_a_valid_id', now - 5000);
+      await insertProcessing(healthy, `acct_${'0'.repeat(26)}`, now - 4000);
+      const errors: unknown[] = [];
+      const report = await new Reconciler({
+        store: t.app.store,
+        gateway: t.app.gateway,
+        payments: t.app.payments,
+        clock: { now: () => Date.now() },
+        reconcileAfterMs: 400,
+        onError: (e) => errors.push(e),
+      }).runOnce();
+      assert.equal(report.failed, 1);
+      assert.equal(errors.length, 1);
+      assert.match(String((errors[0] as Error).message), /payment pay_BROKEN/);
+      assert.equal(
+        (
+          await t.app.store.db
+            .selectFrom('payments')
+            .select('status')
+            .where('id', '=', healthy)
+            .executeTakeFirstOrThrow()
+        ).status,
+        'succeeded',
+      );
+      assert.equal(
+        (
+          await t.app.store.db
+            .selectFrom('payments')
+            .select('status')
+            .where('id', '=', broken)
+            .executeTakeFirstOrThrow()
+        ).status,
+        'processing',
+        'rolled back, retried next run',
+      );
+      await t.app.store.transaction((trx) => trx.deleteFrom('payments').where('id', '=', broken).execute());
     });
   });
 }

@@ -84,7 +84,7 @@ for (const dialect of dialects()) {
           }),
         ),
       );
-      results.forEach((r, i) => assert.equal(r.status, i % 4 === 0 ? 'rejected' : 'fulfilled'));
+      for (const [i, r] of results.entries()) assert.equal(r.status, i % 4 === 0 ? 'rejected' : 'fulfilled');
       for (const [i, id] of made.entries()) assert.equal(await countPayments(store, id), i % 4 === 0 ? 0 : 1);
     });
 
