@@ -3,6 +3,7 @@ import pg from 'pg';
 import { migrateToLatest, migrationsPending } from '../migrator.ts';
 import type { Database } from '../schema.ts';
 import type { Store } from '../store.ts';
+import { preparedStatementPool } from './prepared-pool.ts';
 
 export interface PostgresStoreOptions {
   poolMax?: number;
@@ -18,7 +19,7 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({ connectionString: url, max: options.poolMax ?? 10 });
     // An idle client's socket error must not crash the process; the pool replaces the client.
     this.pool.on('error', () => undefined);
-    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
+    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(this.pool) }) });
   }
 
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
