@@ -1,0 +1,28 @@
+/**
+ * What-if experiments for the lead, loaded into the paystream process under test with
+ * `node --import ./bench/whatif.ts` (bench/api.ts --whatif NAME does it). They patch the loaded
+ * modules in memory to estimate what an optimisation would be worth before anyone writes it; they
+ * change nothing on disk and are never part of the benchmark's own figures.
+ *
+ *   BENCH_WHATIF=auth-cache   ApiKeys.authenticate answers from a per-process cache (10 s), so a
+ *                             request costs no api_keys lookup (one query and one pool checkout less).
+ */
+import { ApiKeys } from '../src/admin/api-keys.ts';
+
+const experiments = (process.env['BENCH_WHATIF'] ?? '').split(',').filter(Boolean);
+
+for (const name of experiments) {
+  if (name === 'auth-cache') {
+    const original = ApiKeys.prototype.authenticate;
+    const cache = new Map<string, { at: number; value: Awaited<ReturnType<ApiKeys['authenticate']>> }>();
+    ApiKeys.prototype.authenticate = async function (this: ApiKeys, secret: string) {
+      const hit = cache.get(secret);
+      if (hit && Date.now() - hit.at < 10_000) return hit.value;
+      const value = await original.call(this, secret);
+      cache.set(secret, { at: Date.now(), value });
+      return value;
+    };
+  } else {
+    throw new Error(`bench/whatif.ts: unknown experiment "${name}"`);
+  }
+}
