@@ -19,7 +19,9 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({ connectionString: url, max: options.poolMax ?? 10 });
     // An idle client's socket error must not crash the process; the pool replaces the client.
     this.pool.on('error', () => undefined);
-    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparedStatementPool(this.pool) }) });
+    this.db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: preparedStatementPool(this.pool) }),
+    });
   }
 
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {

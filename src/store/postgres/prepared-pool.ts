@@ -24,7 +24,9 @@ export function preparedStatementPool(pool: pg.Pool): PostgresPool {
       const client = await pool.connect();
       return {
         query: ((text: string, values: unknown[]) =>
-          values.length === 0 ? client.query(text) : client.query({ name: nameOf(text), text, values })) as never,
+          values.length === 0
+            ? client.query(text)
+            : client.query({ name: nameOf(text), text, values })) as never,
         release: (destroy?: boolean) => client.release(destroy),
       };
     },
