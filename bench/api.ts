@@ -20,11 +20,11 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ApiKeys } from '../src/admin/api-keys.ts';
+import { OutboxWriter } from '../src/events/outbox.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
 import { requestFingerprint } from '../src/idempotency/fingerprint.ts';
-import { beginIdempotency } from '../src/idempotency/idempotency.ts';
 import type { Payment } from '../src/payments/payment.ts';
-import { insertPayment } from '../src/payments/repository.ts';
+import { paymentWritesFor } from '../src/payments/payment-writes.ts';
 import { PaymentService } from '../src/payments/service.ts';
 import { systemClock } from '../src/platform/clock.ts';
 import { loadConfig } from '../src/platform/config.ts';
@@ -881,6 +881,7 @@ async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResu
       vacuumer.start(vacuumIntervalMs);
     }
 
+    const writes = paymentWritesFor(store, new OutboxWriter(ids, clock));
     let seq = 0;
     const op: Op = async () => {
       const i = seq++;
@@ -915,15 +916,11 @@ async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResu
         createdAt: now,
         updatedAt: now,
       };
-      // txn1: claim the key + insert the payment `processing` (as PaymentService.createPayment does).
-      const claim = await store.transaction(async (trx) => {
-        const begun = await beginIdempotency(trx, scope, payment.id, now);
-        if (begun.kind === 'started') await insertPayment(trx, payment);
-        return begun;
-      });
+      // txn1: claim the key + insert the payment `processing`, with the service's own write.
+      const claim = await writes.claim(scope, payment);
       if (claim.kind !== 'started') return 'idempotency replay';
       // txn2: conditional update to succeeded + outbox event + key's response (the service's own code).
-      const settled = await service.settlePayment(payment.id, {
+      const settled = await service.settlePayment(payment, {
         status: 'succeeded',
         chargeId: ids.resource('ch'),
       });

@@ -1,7 +1,7 @@
-import type { Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
 import type { IdGenerator } from '../platform/ids.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database, OutboxTable } from '../store/schema.ts';
 import { assertEventData, type EventType, eventCatalogue } from './catalogue.ts';
 import { type CloudEvent, dataschemaFor } from './envelope.ts';
 
@@ -27,7 +27,12 @@ export class OutboxWriter {
     this.#clock = clock;
   }
 
-  async write(trx: Transaction<Database>, event: NewEvent): Promise<CloudEvent> {
+  /**
+   * Validates the event and builds its envelope and outbox row, without writing anything. `write`
+   * is the way to store it; a store-specific writer that folds the insert into one atomic
+   * statement (see payments/postgres-payment-writes.ts) uses this to build the very same row.
+   */
+  prepare(event: NewEvent): { envelope: CloudEvent; row: Insertable<OutboxTable> } {
     assertEventData(event.type, event.data);
     const now = this.#clock.now();
     const envelope: CloudEvent = {
@@ -42,16 +47,19 @@ export class OutboxWriter {
       partitionkey: event.partitionKey,
       data: event.data,
     };
-    await trx
-      .insertInto('outbox')
-      .values({
-        event_id: envelope.id,
-        type: envelope.type,
-        partition_key: envelope.partitionkey,
-        envelope: JSON.stringify(envelope),
-        created_at: now,
-      })
-      .execute();
+    const row = {
+      event_id: envelope.id,
+      type: envelope.type,
+      partition_key: envelope.partitionkey,
+      envelope: JSON.stringify(envelope),
+      created_at: now,
+    };
+    return { envelope, row };
+  }
+
+  async write(trx: Transaction<Database>, event: NewEvent): Promise<CloudEvent> {
+    const { envelope, row } = this.prepare(event);
+    await trx.insertInto('outbox').values(row).execute();
     return envelope;
   }
 }

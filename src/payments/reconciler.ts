@@ -73,7 +73,7 @@ export class Reconciler {
           report.stillUnknown += 1;
           return;
         }
-        await payments.settlePayment(payment.id, outcome);
+        await payments.settlePayment(payment, outcome);
         report.settled += 1;
       });
     }

@@ -8,15 +8,9 @@ import { faultPoint } from '../platform/faults.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Store } from '../store/store.ts';
 import { assertPaymentTransition, assertRefundTransition, type Payment, type Refund } from './payment.ts';
+import { type PaymentWrites, paymentWritesFor } from './payment-writes.ts';
 import { paymentEventData, paymentJson, refundEventData, refundJson } from './presenter.ts';
-import {
-  findPayment,
-  findRefund,
-  insertPayment,
-  insertRefund,
-  paymentFromRow,
-  refundFromRow,
-} from './repository.ts';
+import { findPayment, findRefund, insertRefund, paymentFromRow, refundFromRow } from './repository.ts';
 
 /** The authenticated caller: an API key of one merchant. */
 export interface Caller {
@@ -63,12 +57,16 @@ export interface PaymentServiceDeps {
  * If the answer is lost (timeout, crash) the payment stays `processing` and the key stays in flight;
  * the reconciler later asks the gateway and runs step 3 exactly as a direct answer would.
  */
+/** A settlement whose snapshot keeps going stale gives up after this many tries (a bug, not load). */
+const settleAttemptsMax = 3;
+
 export class PaymentService {
   readonly #store: Store;
   readonly #gateway: Gateway;
   readonly #ids: IdGenerator;
   readonly #clock: Clock;
   readonly #outbox: OutboxWriter;
+  readonly #writes: PaymentWrites;
 
   constructor(deps: PaymentServiceDeps) {
     this.#store = deps.store;
@@ -76,6 +74,7 @@ export class PaymentService {
     this.#ids = deps.ids;
     this.#clock = deps.clock;
     this.#outbox = new OutboxWriter(deps.ids, deps.clock);
+    this.#writes = paymentWritesFor(deps.store, this.#outbox);
   }
 
   async createPayment(caller: Caller, scope: IdempotencyScope, input: NewPayment): Promise<ApiResponse> {
@@ -94,11 +93,7 @@ export class PaymentService {
       createdAt: now,
       updatedAt: now,
     };
-    const claim = await this.#store.transaction(async (trx) => {
-      const begun = await beginIdempotency(trx, scope, payment.id, now);
-      if (begun.kind === 'started') await insertPayment(trx, payment);
-      return begun;
-    });
+    const claim = await this.#writes.claim(scope, payment);
     if (claim.kind === 'replay') return { ...claim.response, replayed: true };
 
     await faultPoint('before_charge', payment.id);
@@ -114,48 +109,42 @@ export class PaymentService {
       // Not stored as the key's response: a retry gets 409 until the reconciler knows the outcome.
       return { status: 200, body: JSON.stringify(paymentJson(payment)), replayed: false };
     }
-    const settled = await this.settlePayment(payment.id, outcome);
+    const settled = await this.settlePayment(payment, outcome);
     return { status: 200, body: JSON.stringify(paymentJson(settled)), replayed: false };
   }
 
   /**
    * Moves a `processing` payment to its final state with its event and the key's response, in one
-   * transaction. Called after a direct answer and by the reconciler; whichever comes second finds
-   * the payment already settled and changes nothing, so the event is written once.
+   * atomic write. Called after a direct answer and by the reconciler; whichever comes second finds
+   * the payment already settled and changes nothing, so the event is written once. `processing` is
+   * the payment as last read: the write applies only if the row still is exactly that.
    */
-  async settlePayment(paymentId: string, outcome: ChargeOutcome): Promise<Payment> {
-    assertPaymentTransition(paymentId, 'processing', outcome.status);
-    return this.#store.transaction(async (trx) => {
-      const now = this.#clock.now();
-      // Only a `processing` payment moves; whoever settles second updates nothing and writes nothing.
-      const row = await trx
-        .updateTable('payments')
-        .set({
-          status: outcome.status,
-          gateway_charge_id: outcome.chargeId,
-          failure_code: outcome.status === 'failed' ? outcome.declineCode : null,
-          failure_message: outcome.status === 'failed' ? outcome.message : null,
-          updated_at: now,
-        })
-        .where('id', '=', paymentId)
-        .where('status', '=', 'processing')
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) {
-        const current = await findPayment(trx, paymentId);
-        if (!current) throw new Error(`settlePayment: no payment ${paymentId}`);
-        return current;
-      }
-      const next = paymentFromRow(row);
-      await this.#outbox.write(trx, {
-        type: next.status === 'succeeded' ? 'payment.succeeded' : 'payment.failed',
-        subject: next.id,
-        partitionKey: next.customerId,
-        data: paymentEventData(next),
-      });
-      await completeIdempotency(trx, next.id, { status: 200, body: JSON.stringify(paymentJson(next)) }, now);
-      return next;
-    });
+  async settlePayment(processing: Payment, outcome: ChargeOutcome): Promise<Payment> {
+    let before = processing;
+    for (let attempt = 1; ; attempt += 1) {
+      assertPaymentTransition(before.id, before.status, outcome.status);
+      const after: Payment = {
+        ...before,
+        status: outcome.status,
+        gatewayChargeId: outcome.chargeId,
+        failureCode: outcome.status === 'failed' ? outcome.declineCode : null,
+        failureMessage: outcome.status === 'failed' ? outcome.message : null,
+        updatedAt: this.#clock.now(),
+      };
+      const event = {
+        type: after.status === 'succeeded' ? ('payment.succeeded' as const) : ('payment.failed' as const),
+        subject: after.id,
+        partitionKey: after.customerId,
+        data: paymentEventData(after),
+      };
+      const response = { status: 200, body: JSON.stringify(paymentJson(after)) };
+      if (await this.#writes.settle(before, after, event, response)) return after;
+      const current = await findPayment(this.#store.db, before.id);
+      if (!current) throw new Error(`settlePayment: no payment ${before.id}`);
+      // Settled by someone else: theirs stands. Still processing: our snapshot was stale, go again.
+      if (current.status !== 'processing' || attempt >= settleAttemptsMax) return current;
+      before = current;
+    }
   }
 
   async createRefund(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Reconciler } from '../../src/payments/reconciler.ts';
+import { findPayment } from '../../src/payments/repository.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
 
@@ -59,7 +60,13 @@ for (const dialect of dialects()) {
 
         // A second reconciler run, and a late direct settlement, change nothing.
         await t.app.reconciler.runOnce();
-        await t.app.payments.settlePayment(first.json.id, {
+        const settledRow = await findPayment(t.app.store.db, first.json.id);
+        const staleSnapshot = {
+          ...settledRow!,
+          status: 'processing' as const,
+          updatedAt: settledRow!.createdAt,
+        };
+        await t.app.payments.settlePayment(staleSnapshot, {
           status: 'failed',
           chargeId: 'x',
           declineCode: 'x',
