@@ -23,7 +23,7 @@ import { ApiKeys } from '../src/admin/api-keys.ts';
 import { OutboxWriter } from '../src/events/outbox.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
 import { requestFingerprint } from '../src/idempotency/fingerprint.ts';
-import type { Payment } from '../src/payments/payment.ts';
+import { newProcessingPayment } from '../src/payments/payment.ts';
 import { paymentWritesFor } from '../src/payments/payment-writes.ts';
 import { PaymentService } from '../src/payments/service.ts';
 import { systemClock } from '../src/platform/clock.ts';
@@ -896,26 +896,19 @@ async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResu
         key: `bench-${runId}-ref-${i}`,
         fingerprint: requestFingerprint('POST', '/v1/payments', parsed),
       };
-      const now = clock.now();
-      const payment: Payment = {
-        id: ids.resource('pay'),
-        merchantId: key.merchantId,
-        livemode: false,
-        customerId: parsed.customer_id,
-        amount: BigInt(parsed.amount),
-        currency: 'usd',
-        paymentMethod: 'pm_card_visa',
-        description: 'bench payment',
-        metadata: parsed.metadata,
-        status: 'processing',
-        failureCode: null,
-        failureMessage: null,
-        gatewayChargeId: null,
-        amountRefunded: 0n,
-        amountRefundReserved: 0n,
-        createdAt: now,
-        updatedAt: now,
-      };
+      const payment = newProcessingPayment(
+        ids.resource('pay'),
+        { merchantId: key.merchantId, livemode: false },
+        {
+          customerId: parsed.customer_id,
+          amount: BigInt(parsed.amount),
+          currency: 'usd',
+          paymentMethod: 'pm_card_visa',
+          description: 'bench payment',
+          metadata: parsed.metadata,
+        },
+        clock.now(),
+      );
       // txn1: claim the key + insert the payment `processing`, with the service's own write.
       const claim = await writes.claim(scope, payment);
       if (claim.kind !== 'started') return 'idempotency replay';

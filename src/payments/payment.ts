@@ -21,6 +21,35 @@ export interface Payment {
   updatedAt: number;
 }
 
+/** What a client asks for; the rest of a Payment is ours. */
+export type NewPayment = Pick<
+  Payment,
+  'customerId' | 'amount' | 'currency' | 'paymentMethod' | 'description' | 'metadata'
+>;
+
+/** A payment as it is first recorded: `processing`, nothing refunded, before the gateway is asked. */
+export function newProcessingPayment(
+  id: string,
+  owner: { merchantId: string; livemode: boolean },
+  input: NewPayment,
+  now: number,
+): Payment {
+  return {
+    id,
+    merchantId: owner.merchantId,
+    livemode: owner.livemode,
+    ...input,
+    status: 'processing',
+    failureCode: null,
+    failureMessage: null,
+    gatewayChargeId: null,
+    amountRefunded: 0n,
+    amountRefundReserved: 0n,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 const paymentTransitions: Record<PaymentStatus, readonly PaymentStatus[]> = {
   processing: ['succeeded', 'failed'],
   succeeded: [],

@@ -7,7 +7,14 @@ import { PaystreamError } from '../platform/errors.ts';
 import { faultPoint } from '../platform/faults.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Store } from '../store/store.ts';
-import { assertPaymentTransition, assertRefundTransition, type Payment, type Refund } from './payment.ts';
+import {
+  assertPaymentTransition,
+  assertRefundTransition,
+  type NewPayment,
+  newProcessingPayment,
+  type Payment,
+  type Refund,
+} from './payment.ts';
 import { type PaymentWrites, paymentWritesFor } from './payment-writes.ts';
 import { paymentEventData, paymentJson, refundEventData, refundJson } from './presenter.ts';
 import { findPayment, findRefund, insertRefund, paymentFromRow, refundFromRow } from './repository.ts';
@@ -17,15 +24,6 @@ export interface Caller {
   apiKeyId: string;
   merchantId: string;
   livemode: boolean;
-}
-
-export interface NewPayment {
-  customerId: string;
-  amount: bigint;
-  currency: string;
-  paymentMethod: string;
-  description: string | null;
-  metadata: Record<string, string>;
 }
 
 export interface NewRefund {
@@ -78,21 +76,7 @@ export class PaymentService {
   }
 
   async createPayment(caller: Caller, scope: IdempotencyScope, input: NewPayment): Promise<ApiResponse> {
-    const now = this.#clock.now();
-    const payment: Payment = {
-      id: this.#ids.resource('pay'),
-      merchantId: caller.merchantId,
-      livemode: caller.livemode,
-      ...input,
-      status: 'processing',
-      failureCode: null,
-      failureMessage: null,
-      gatewayChargeId: null,
-      amountRefunded: 0n,
-      amountRefundReserved: 0n,
-      createdAt: now,
-      updatedAt: now,
-    };
+    const payment = newProcessingPayment(this.#ids.resource('pay'), caller, input, this.#clock.now());
     const claim = await this.#writes.claim(scope, payment);
     if (claim.kind === 'replay') return { ...claim.response, replayed: true };
 

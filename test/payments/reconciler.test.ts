@@ -13,6 +13,33 @@ async function eventsAbout(t: TestApp, subject: string) {
   return rows.map((r) => JSON.parse(r.envelope)).filter((e) => e.subject === subject);
 }
 
+/**
+ * A `processing` payment the gateway never heard of, as a crash between the claim and the charge
+ * leaves one: a copy of a real payment's row under another id.
+ */
+async function insertProcessingCopy(t: TestApp, id: string, at: number, merchantId?: string): Promise<void> {
+  const template = (await t.post('/v1/payments', { ...base, payment_method: 'pm_card_visa' })).json;
+  await t.app.store.transaction(async (trx) => {
+    const row = await trx
+      .selectFrom('payments')
+      .selectAll()
+      .where('id', '=', template.id)
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('payments')
+      .values({
+        ...row,
+        id,
+        merchant_id: merchantId ?? row.merchant_id,
+        status: 'processing',
+        gateway_charge_id: null,
+        created_at: at,
+        updated_at: at,
+      })
+      .execute();
+  });
+}
+
 for (const dialect of dialects()) {
   describe(`lost gateway answers and the reconciler (${dialect})`, () => {
     let t: TestApp;
@@ -85,27 +112,9 @@ for (const dialect of dialects()) {
     test('a charge that never reached the gateway is sent again with the same key, once', async () => {
       // Simulate a crash between claiming the key and calling the gateway: a processing payment the
       // gateway never heard of.
-      const p = (await t.post('/v1/payments', { ...base, payment_method: 'pm_card_visa' })).json;
       const now = Date.now();
       const orphan = `pay_ORPHAN${String(now).padStart(20, '0')}`.slice(0, 30);
-      await t.app.store.transaction(async (trx) => {
-        const row = await trx
-          .selectFrom('payments')
-          .selectAll()
-          .where('id', '=', p.id)
-          .executeTakeFirstOrThrow();
-        await trx
-          .insertInto('payments')
-          .values({
-            ...row,
-            id: orphan,
-            status: 'processing',
-            gateway_charge_id: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
-      });
+      await insertProcessingCopy(t, orphan, now);
       const early = await t.app.reconciler.runOnce();
       assert.equal(early.resent, 0, 'too young: its request may still be on its way to the gateway');
       assert.equal((await t.get(`/v1/payments/${orphan}`)).json.status, 'processing');
@@ -125,33 +134,11 @@ for (const dialect of dialects()) {
 
     test('one payment that cannot be settled does not hold up the others', async () => {
       const now = Date.now();
-      const insertProcessing = async (id: string, merchantId: string, at: number) => {
-        const template = (await t.post('/v1/payments', { ...base, payment_method: 'pm_card_visa' })).json;
-        await t.app.store.transaction(async (trx) => {
-          const row = await trx
-            .selectFrom('payments')
-            .selectAll()
-            .where('id', '=', template.id)
-            .executeTakeFirstOrThrow();
-          await trx
-            .insertInto('payments')
-            .values({
-              ...row,
-              id,
-              merchant_id: merchantId,
-              status: 'processing',
-              gateway_charge_id: null,
-              created_at: at,
-              updated_at: at,
-            })
-            .execute();
-        });
-      };
       // The oldest is broken: its event can never pass the schema (a malformed merchant id).
       const broken = `pay_BROKEN${'0'.repeat(20)}`;
       const healthy = `pay_HEALTHY${'0'.repeat(19)}`;
-      await insertProcessing(broken, 'acct_not_a_valid_id', now - 5000);
-      await insertProcessing(healthy, `acct_${'0'.repeat(26)}`, now - 4000);
+      await insertProcessingCopy(t, broken, now - 5000, 'acct_not_a_valid_id');
+      await insertProcessingCopy(t, healthy, now - 4000);
       const errors: unknown[] = [];
       const report = await new Reconciler({
         store: t.app.store,
