@@ -151,27 +151,9 @@ for (const dialect of dialects()) {
       assert.equal(report.failed, 1);
       assert.equal(errors.length, 1);
       assert.match(String((errors[0] as Error).message), /payment pay_BROKEN/);
-      assert.equal(
-        (
-          await t.app.store.db
-            .selectFrom('payments')
-            .select('status')
-            .where('id', '=', healthy)
-            .executeTakeFirstOrThrow()
-        ).status,
-        'succeeded',
-      );
-      assert.equal(
-        (
-          await t.app.store.db
-            .selectFrom('payments')
-            .select('status')
-            .where('id', '=', broken)
-            .executeTakeFirstOrThrow()
-        ).status,
-        'processing',
-        'rolled back, retried next run',
-      );
+      const statusOf = async (id: string) => (await findPayment(t.app.store.db, id))?.status;
+      assert.equal(await statusOf(healthy), 'succeeded');
+      assert.equal(await statusOf(broken), 'processing', 'rolled back, retried next run');
       await t.app.store.transaction((trx) => trx.deleteFrom('payments').where('id', '=', broken).execute());
     });
   });
