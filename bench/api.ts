@@ -20,6 +20,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ApiKeys } from '../src/admin/api-keys.ts';
+import { migrationSets } from '../src/app/migrations.ts';
 import { OutboxWriter } from '../src/events/outbox.ts';
 import type { Gateway } from '../src/gateway/gateway.ts';
 import { requestFingerprint } from '../src/idempotency/fingerprint.ts';
@@ -790,11 +791,10 @@ async function apiPhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResult> {
     }
     // The child's store is closed: count straight from the database.
     let counts: Awaited<ReturnType<typeof countsOfStore>>;
-    const store = openStore({
-      databaseUrl,
-      sqlitePath: path.join(dataDir, 'paystream.sqlite'),
-      databasePoolMax: 2,
-    });
+    const store = openStore(
+      { databaseUrl, sqlitePath: path.join(dataDir, 'paystream.sqlite'), databasePoolMax: 2 },
+      migrationSets,
+    );
     try {
       counts = await countsOfStore(store);
     } finally {
@@ -857,7 +857,7 @@ async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResu
     ...(databaseUrl ? { PAYSTREAM_DATABASE_URL: databaseUrl } : {}),
     ...sharedSettings,
   });
-  const store = openStore(config);
+  const store = openStore(config, migrationSets);
   try {
     await store.migrate();
     const details: Record<string, unknown> = { databasePoolMax: config.databasePoolMax };

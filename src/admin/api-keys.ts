@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
 import type { IdGenerator } from '../platform/ids.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database } from '../store/database.ts';
 import type { Store } from '../store/store.ts';
 import { toNumber } from '../store/store.ts';
 

@@ -6,6 +6,7 @@ import { systemClock } from '../platform/clock.ts';
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
+import { migrationSets } from './migrations.ts';
 import { startPaystream } from './paystream.ts';
 
 const USAGE = `Usage: paystream <command>
@@ -64,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'migrate': {
-      const store = openStore(config);
+      const store = openStore(config, migrationSets);
       const applied = await store.migrate();
       await store.close();
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
@@ -76,7 +77,7 @@ export async function main(argv: string[]): Promise<void> {
         allowPositionals: true,
         options: { merchant: { type: 'string' }, live: { type: 'boolean' }, name: { type: 'string' } },
       });
-      const store = openStore(config);
+      const store = openStore(config, migrationSets);
       try {
         await store.migrate();
         const keys = new ApiKeys(store, new IdGenerator(systemClock), systemClock);

@@ -13,6 +13,7 @@ import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { buildApi } from './api.ts';
+import { migrationSets } from './migrations.ts';
 
 export interface Paystream {
   config: Config;
@@ -49,7 +50,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     for (const fn of closers.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const store = openStore(config);
+    const store = openStore(config, migrationSets);
     closers.push(() => store.close());
     await store.migrate();
 

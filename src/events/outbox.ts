@@ -1,9 +1,10 @@
 import type { Insertable, Transaction } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
 import type { IdGenerator } from '../platform/ids.ts';
-import type { Database, OutboxTable } from '../store/schema.ts';
+import type { Database } from '../store/database.ts';
 import { assertEventData, type EventType, eventCatalogue } from './catalogue.ts';
 import { type CloudEvent, dataschemaFor } from './envelope.ts';
+import type { OutboxTable } from './tables.ts';
 
 export interface NewEvent {
   type: EventType;

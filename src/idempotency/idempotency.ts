@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { PaystreamError } from '../platform/errors.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database } from '../store/database.ts';
 import type { Store } from '../store/store.ts';
 
 /** Who sent the request and which key it carries: keys are scoped per API key. */

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { Database, PaymentTable, RefundTable } from '../store/schema.ts';
+import type { Database } from '../store/database.ts';
 import { toBigInt, toNumber } from '../store/store.ts';
 import type { Payment, Refund } from './payment.ts';
+import type { PaymentTable, RefundTable } from './tables.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -1,17 +1,17 @@
 import { type Kysely, type Migration, Migrator } from 'kysely';
-import { migrations as paystreamMigrations } from './migrations/index.ts';
 import type { Dialect } from './store.ts';
 
-/** A named set of migrations: paystream's own, or a side database's such as the sandbox gateway's. */
+/**
+ * The migrations of one bounded context (payments, idempotency, ...) or of a side database (the
+ * sandbox gateway's). Each set keeps its own bookkeeping tables, `<name>_migrations` and
+ * `<name>_migrations_lock`, so contexts add migrations without ordering against each other.
+ */
 export interface MigrationSet {
-  /** Prefix of the bookkeeping tables (`<name>_migrations`, `<name>_migrations_lock`). */
   name: string;
   migrations(dialect: Dialect): Record<string, Migration>;
 }
 
-export const paystreamMigrationSet: MigrationSet = { name: 'paystream', migrations: paystreamMigrations };
-
-export function migratorFor(db: Kysely<unknown>, dialect: Dialect, set = paystreamMigrationSet): Migrator {
+function migratorFor(db: Kysely<unknown>, dialect: Dialect, set: MigrationSet): Migrator {
   return new Migrator({
     db,
     provider: { getMigrations: async () => set.migrations(dialect) },
@@ -20,21 +20,34 @@ export function migratorFor(db: Kysely<unknown>, dialect: Dialect, set = paystre
   });
 }
 
+/**
+ * Applies the pending migrations of every set, set by set in the order given (a set may rely on an
+ * earlier one's tables). Returns what was applied as `<set>/<migration>`.
+ */
 export async function migrateToLatest(
   db: Kysely<unknown>,
   dialect: Dialect,
-  set = paystreamMigrationSet,
+  sets: readonly MigrationSet[],
 ): Promise<string[]> {
-  const { error, results } = await migratorFor(db, dialect, set).migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const applied: string[] = [];
+  for (const set of sets) {
+    const { error, results } = await migratorFor(db, dialect, set).migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    for (const r of results ?? []) if (r.status === 'Success') applied.push(`${set.name}/${r.migrationName}`);
+  }
+  return applied;
 }
 
+/** How many migrations of these sets are not applied yet. */
 export async function migrationsPending(
   db: Kysely<unknown>,
   dialect: Dialect,
-  set = paystreamMigrationSet,
+  sets: readonly MigrationSet[],
 ): Promise<number> {
-  const all = await migratorFor(db, dialect, set).getMigrations();
-  return all.filter((m) => m.executedAt === undefined).length;
+  let pending = 0;
+  for (const set of sets) {
+    const all = await migratorFor(db, dialect, set).getMigrations();
+    pending += all.filter((m) => m.executedAt === undefined).length;
+  }
+  return pending;
 }

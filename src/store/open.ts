@@ -1,11 +1,18 @@
 import type { Config } from '../platform/config.ts';
+import type { MigrationSet } from './migrator.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './store.ts';
 
-/** The store the configuration asks for: PostgreSQL when a database URL is set, else SQLite. */
-export function openStore(config: Pick<Config, 'databaseUrl' | 'sqlitePath' | 'databasePoolMax'>): Store {
+/**
+ * The store the configuration asks for: PostgreSQL when a database URL is set, else SQLite, with
+ * the migration sets its `migrate()` applies.
+ */
+export function openStore(
+  config: Pick<Config, 'databaseUrl' | 'sqlitePath' | 'databasePoolMax'>,
+  migrations: readonly MigrationSet[],
+): Store {
   return config.databaseUrl
-    ? new PostgresStore(config.databaseUrl, { poolMax: config.databasePoolMax })
-    : new SqliteStore(config.sqlitePath);
+    ? new PostgresStore(config.databaseUrl, { poolMax: config.databasePoolMax, migrations })
+    : new SqliteStore(config.sqlitePath, { migrations });
 }

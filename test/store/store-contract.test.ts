@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely, Transaction } from 'kysely';
+import { migrationSets } from '../../src/app/migrations.ts';
 import { OutboxWriter } from '../../src/events/outbox.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import { IdGenerator } from '../../src/platform/ids.ts';
+import type { Database } from '../../src/store/database.ts';
 import { openStore } from '../../src/store/open.ts';
-import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
 
@@ -44,7 +45,10 @@ for (const dialect of dialects()) {
     let store: Store;
     before(async () => {
       db = await createTestDatabase(dialect);
-      store = openStore({ databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 10 });
+      store = openStore(
+        { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 10 },
+        migrationSets,
+      );
     });
     after(async () => {
       await store.close();
@@ -53,9 +57,38 @@ for (const dialect of dialects()) {
 
     test('migrations apply once, are reported ready, and re-running applies nothing', async () => {
       assert.equal(await store.ready(), false, 'not ready before migrating');
-      assert.deepEqual(await store.migrate(), ['0001_payment_core']);
+      assert.deepEqual(await store.migrate(), [
+        'admin/0001_api_keys',
+        'idempotency/0001_idempotency_records',
+        'payments/0001_payments_and_refunds',
+        'events/0001_outbox',
+      ]);
       assert.deepEqual(await store.migrate(), []);
       assert.equal(await store.ready(), true);
+    });
+
+    test('tables made before they were split by context are adopted, with their rows', async () => {
+      // A database from before: every table exists, no context has bookkeeping of its own yet.
+      const legacy = await createTestDatabase(dialect);
+      const config = { databaseUrl: legacy.databaseUrl, sqlitePath: legacy.sqlitePath, databasePoolMax: 2 };
+      try {
+        const first = openStore(config, migrationSets);
+        await first.migrate();
+        const id = ids.resource('pay');
+        await first.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute());
+        for (const set of migrationSets) {
+          await first.db.schema.dropTable(`${set.name}_migrations`).execute();
+          await first.db.schema.dropTable(`${set.name}_migrations_lock`).execute();
+        }
+        await first.close();
+        const reopened = openStore(config, migrationSets);
+        assert.equal((await reopened.migrate()).length, migrationSets.length);
+        assert.equal(await reopened.ready(), true);
+        assert.equal(await countPayments(reopened, id), 1);
+        await reopened.close();
+      } finally {
+        await legacy.drop();
+      }
     });
 
     test('a committed transaction is visible; a thrown one leaves nothing', async () => {

@@ -38,7 +38,7 @@ const defaultHoldMs = 60_000;
  * durably in their own SQLite file, idempotent per `Idempotency-Key`. See docs/gateway.md.
  */
 export async function startSandboxGateway(options: SandboxGatewayOptions): Promise<SandboxGateway> {
-  const store = new SqliteStore<SandboxDatabase>(options.file, { migrations: sandboxMigrationSet });
+  const store = new SqliteStore<SandboxDatabase>(options.file, { migrations: [sandboxMigrationSet] });
   try {
     await store.migrate();
   } catch (error) {

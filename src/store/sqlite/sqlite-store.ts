@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, type Transaction } from 'kysely';
-import { type MigrationSet, migrateToLatest, migrationsPending, paystreamMigrationSet } from '../migrator.ts';
-import type { Database } from '../schema.ts';
+import type { Database } from '../database.ts';
+import { type MigrationSet, migrateToLatest, migrationsPending } from '../migrator.ts';
 import type { Store } from '../store.ts';
 import { openNodeSqlite } from './node-sqlite-dialect.ts';
 
@@ -17,8 +17,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Most transactions committed by one fsync. */
   groupCommitMax?: number;
-  /** Defaults to paystream's own migrations. */
-  migrations?: MigrationSet;
+  /** The migration sets `migrate()` applies, in order (none: the store only opens the file). */
+  migrations?: readonly MigrationSet[];
 }
 
 /**
@@ -32,7 +32,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
   readonly dialect = 'sqlite' as const;
   readonly db: Kysely<DB>;
   readonly #groupCommitMax: number;
-  readonly #migrations: MigrationSet;
+  readonly #migrations: readonly MigrationSet[];
   #queue: Job<DB>[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -42,7 +42,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     const { dialect } = openNodeSqlite(file, options.busyTimeoutMs ?? 5000);
     this.db = new Kysely<DB>({ dialect });
     this.#groupCommitMax = options.groupCommitMax ?? 256;
-    this.#migrations = options.migrations ?? paystreamMigrationSet;
+    this.#migrations = options.migrations ?? [];
   }
 
   transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {

@@ -1,0 +1,17 @@
+import { adminMigrations } from '../admin/migrations.ts';
+import { eventsMigrations } from '../events/migrations.ts';
+import { idempotencyMigrations } from '../idempotency/migrations.ts';
+import { paymentsMigrations } from '../payments/migrations.ts';
+import type { MigrationSet } from '../store/migrator.ts';
+
+/**
+ * Every bounded context's migrations, applied in this order on start and by `paystream migrate`.
+ * A new context (a service with its own tables) adds its set here, in the composition root, and
+ * touches no other context.
+ */
+export const migrationSets: readonly MigrationSet[] = [
+  adminMigrations,
+  idempotencyMigrations,
+  paymentsMigrations,
+  eventsMigrations,
+];

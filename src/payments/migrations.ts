@@ -1,0 +1,70 @@
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { MigrationSet } from '../store/migrator.ts';
+
+/** Payments and refunds (see admin/migrations.ts for why the first migration uses IF NOT EXISTS). */
+export const paymentsMigrations: MigrationSet = {
+  name: 'payments',
+  migrations: () => ({
+    '0001_payments_and_refunds': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('payments')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('merchant_id', 'text', (c) => c.notNull())
+          .addColumn('livemode', 'integer', (c) => c.notNull())
+          .addColumn('customer_id', 'text', (c) => c.notNull())
+          .addColumn('amount', 'bigint', (c) => c.notNull().check(sql`amount > 0`))
+          .addColumn('currency', 'text', (c) => c.notNull())
+          .addColumn('payment_method', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('failure_code', 'text')
+          .addColumn('failure_message', 'text')
+          .addColumn('gateway_charge_id', 'text')
+          .addColumn('amount_refunded', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('amount_refund_reserved', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          // The database itself refuses an over-refund, whatever the code above it does.
+          .addCheckConstraint(
+            'payments_refunds_within_amount',
+            sql`amount_refunded <= amount_refund_reserved AND amount_refund_reserved <= amount`,
+          )
+          .execute();
+        for (const [name, columns] of [
+          ['payments_merchant_customer', ['merchant_id', 'customer_id', 'id']],
+          ['payments_merchant_id', ['merchant_id', 'id']],
+          ['payments_status_updated', ['status', 'updated_at']],
+        ] as Array<[string, string[]]>) {
+          await db.schema.createIndex(name).ifNotExists().on('payments').columns(columns).execute();
+        }
+
+        await db.schema
+          .createTable('refunds')
+          .ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('payment_id', 'text', (c) => c.notNull().references('payments.id'))
+          .addColumn('merchant_id', 'text', (c) => c.notNull())
+          .addColumn('amount', 'bigint', (c) => c.notNull().check(sql`amount > 0`))
+          .addColumn('currency', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('failure_reason', 'text')
+          .addColumn('gateway_refund_id', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        for (const [name, columns] of [
+          ['refunds_payment', ['payment_id', 'id']],
+          ['refunds_status_updated', ['status', 'updated_at']],
+        ] as Array<[string, string[]]>) {
+          await db.schema.createIndex(name).ifNotExists().on('refunds').columns(columns).execute();
+        }
+      },
+    },
+  }),
+};
