@@ -11,8 +11,14 @@ import type { Store } from './store.ts';
 export function openStore(
   config: Pick<Config, 'databaseUrl' | 'sqlitePath' | 'databasePoolMax'>,
   migrations: readonly MigrationSet[],
+  options: { transactionDeadlineMs?: number; onPoolError?: (error: Error) => void } = {},
 ): Store {
   return config.databaseUrl
-    ? new PostgresStore(config.databaseUrl, { poolMax: config.databasePoolMax, migrations })
-    : new SqliteStore(config.sqlitePath, { migrations });
+    ? new PostgresStore(config.databaseUrl, { poolMax: config.databasePoolMax, migrations, ...options })
+    : new SqliteStore(config.sqlitePath, {
+        migrations,
+        ...(options.transactionDeadlineMs === undefined
+          ? {}
+          : { transactionDeadlineMs: options.transactionDeadlineMs }),
+      });
 }

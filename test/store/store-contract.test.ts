@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import { migrationSets } from '../../src/app/migrations.ts';
 import { OutboxWriter } from '../../src/events/outbox.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import { IdGenerator } from '../../src/platform/ids.ts';
 import type { Database } from '../../src/store/database.ts';
+import { TransactionDeadlineError } from '../../src/store/deadline.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
@@ -76,10 +78,12 @@ for (const dialect of dialects()) {
         await first.migrate();
         const id = ids.resource('pay');
         await first.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute());
-        for (const set of migrationSets) {
-          await first.db.schema.dropTable(`${set.name}_migrations`).execute();
-          await first.db.schema.dropTable(`${set.name}_migrations_lock`).execute();
-        }
+        await first.transaction(async (trx) => {
+          for (const set of migrationSets) {
+            await trx.schema.dropTable(`${set.name}_migrations`).execute();
+            await trx.schema.dropTable(`${set.name}_migrations_lock`).execute();
+          }
+        });
         await first.close();
         const reopened = openStore(config, migrationSets);
         assert.equal((await reopened.migrate()).length, migrationSets.length);
@@ -135,6 +139,77 @@ for (const dialect of dialects()) {
       assert.equal(ok.status, 'fulfilled');
       assert.equal(await countPayments(store, id), 0);
       assert.equal(await countPayments(store, other), 1);
+    });
+
+    test('a callback past its deadline fails alone and delays the others no longer than that', async () => {
+      const deadlineMs = 300;
+      const timed = openStore(
+        { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 10 },
+        migrationSets,
+        { transactionDeadlineMs: deadlineMs },
+      );
+      try {
+        const early = ids.resource('pay');
+        const late = ids.resource('pay');
+        const slow = timed
+          .transaction(async (trx) => {
+            await trx.insertInto('payments').values(paymentRow(early)).execute();
+            await sleep(deadlineMs * 4); // waits on the outside world: a bug the store must contain
+            await trx.insertInto('payments').values(paymentRow(late)).execute();
+          })
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        await sleep(20); // the others arrive while the slow one runs
+        const others = Array.from({ length: 10 }, () => ids.resource('pay'));
+        const startedAt = performance.now();
+        await Promise.all(
+          others.map((id) =>
+            timed.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute()),
+          ),
+        );
+        const waitedMs = performance.now() - startedAt;
+        assert.ok(waitedMs < deadlineMs + 250, `the others waited ${Math.round(waitedMs)} ms`);
+        assert.ok(
+          (await slow) instanceof TransactionDeadlineError,
+          'the slow callback fails with the deadline',
+        );
+        await sleep(deadlineMs * 4); // the abandoned callback wakes up and tries its second write
+        assert.equal(await countPayments(timed, early), 0, 'its first write was rolled back');
+        assert.equal(await countPayments(timed, late), 0, 'its write after the deadline went nowhere');
+        for (const id of others) assert.equal(await countPayments(timed, id), 1);
+      } finally {
+        await timed.close();
+      }
+    });
+
+    test('a callback that reads through db, not its trx, sees the last commit and does not deadlock', {
+      timeout: 10_000,
+    }, async () => {
+      const id = ids.resource('pay');
+      const seenInside = await store.transaction(async (trx) => {
+        await trx.insertInto('payments').values(paymentRow(id)).execute();
+        return countPayments(store, id);
+      });
+      assert.equal(seenInside, 0, 'db reads committed data, not the open transaction');
+      assert.equal(await countPayments(store, id), 1);
+    });
+
+    test('reads do not wait behind a running transaction', async () => {
+      const id = ids.resource('pay');
+      await store.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute());
+      const holdMs = 500;
+      const held = store.transaction(async (trx) => {
+        await trx.updateTable('payments').set({ description: 'held' }).where('id', '=', id).execute();
+        await sleep(holdMs);
+      });
+      await sleep(20);
+      const startedAt = performance.now();
+      assert.equal(await countPayments(store, id), 1);
+      const readMs = performance.now() - startedAt;
+      await held;
+      assert.ok(readMs < holdMs / 2, `the read waited ${Math.round(readMs)} ms`);
     });
 
     test('amounts are exact 64-bit integers', async () => {

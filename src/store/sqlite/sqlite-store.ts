@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, type Transaction } from 'kysely';
 import type { Database } from '../database.ts';
+import { HandleGuard, TransactionDeadlineError, withDeadline } from '../deadline.ts';
 import { type MigrationSet, migrateToLatest, migrationsPending } from '../migrator.ts';
 import type { Store } from '../store.ts';
 import { openNodeSqlite } from './node-sqlite-dialect.ts';
@@ -13,13 +14,17 @@ interface Job<DB> {
 }
 
 export interface SqliteStoreOptions {
-  /** How long a writer waits for another process's write lock. */
+  /** How long a writer waits (asynchronously) for another process's write lock. */
   busyTimeoutMs?: number;
   /** Most transactions committed by one fsync. */
   groupCommitMax?: number;
+  /** A transaction callback still running after this long is rolled back and fails. */
+  transactionDeadlineMs?: number;
   /** The migration sets `migrate()` applies, in order (none: the store only opens the file). */
   migrations?: readonly MigrationSet[];
 }
+
+export const sqliteTransactionDeadlineMsDefault = 1000;
 
 /**
  * SQLite through node:sqlite, with group commit: transactions that arrive in the same turn of the
@@ -27,21 +32,37 @@ export interface SqliteStoreOptions {
  * are acknowledged only after the single COMMIT (one fsync) returns. A callback that throws is
  * rolled back to its savepoint alone. Durability is unchanged (nothing is acknowledged before its
  * fsync); what changes is that one fsync covers many payments.
+ *
+ * Sharing one writer among every caller is only safe if no caller can hold it up, so:
+ * - each callback has a deadline: past it, it is rolled back to its savepoint, fails with
+ *   TransactionDeadlineError, its handle stops working, and the batch goes on;
+ * - `db` (reads) is a second, read-only connection: a read never waits behind the write queue, and
+ *   a callback that reads through `db` instead of its `trx` sees the last commit instead of
+ *   deadlocking (WAL lets readers and the writer work at the same time);
+ * - waiting for another process's lock never blocks the event loop (see node-sqlite-dialect.ts).
  */
 export class SqliteStore<DB = Database> implements Store<DB> {
   readonly dialect = 'sqlite' as const;
+  /** The read-only connection. */
   readonly db: Kysely<DB>;
+  /** The write connection: group-commit batches and migrations only, one at a time. */
+  readonly #writer: Kysely<DB>;
+  #writerTurn: Promise<unknown> = Promise.resolve();
   readonly #groupCommitMax: number;
+  readonly #transactionDeadlineMs: number;
   readonly #migrations: readonly MigrationSet[];
   #queue: Job<DB>[] = [];
   #flushScheduled = false;
   #flushing = false;
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-    const { dialect } = openNodeSqlite(file, options.busyTimeoutMs ?? 5000);
-    this.db = new Kysely<DB>({ dialect });
+    mkdirSync(path.dirname(file), { recursive: true });
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    // The writer first: it switches the file to WAL, which the reader relies on.
+    this.#writer = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: false }) });
+    this.db = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: true }) });
     this.#groupCommitMax = options.groupCommitMax ?? 256;
+    this.#transactionDeadlineMs = options.transactionDeadlineMs ?? sqliteTransactionDeadlineMsDefault;
     this.#migrations = options.migrations ?? [];
   }
 
@@ -55,12 +76,20 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     });
   }
 
+  /** Runs `work` with the writer to itself: batches and migrations never interleave. */
+  #withWriter<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#writerTurn.then(work);
+    this.#writerTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
-        await this.#commitBatch(this.#queue.splice(0, this.#groupCommitMax));
+        const batch = this.#queue.splice(0, this.#groupCommitMax);
+        await this.#withWriter(() => this.#commitBatch(batch));
       }
     } finally {
       this.#flushing = false;
@@ -71,7 +100,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     let trx: Awaited<ReturnType<ReturnType<Kysely<DB>['startTransaction']>['execute']>>;
     try {
-      trx = await this.db.startTransaction().execute();
+      trx = await this.#writer.startTransaction().execute();
     } catch (error) {
       for (const job of batch) job.reject(error);
       return;
@@ -79,11 +108,16 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     try {
       for (const job of batch) {
         const sp = await trx.savepoint('job').execute();
+        const guard = new HandleGuard();
         try {
-          const value = await job.fn(sp);
+          const value = await withDeadline(job.fn(sp.withPlugin(guard)), this.#transactionDeadlineMs);
+          guard.revoke('its transaction callback has returned');
           await sp.releaseSavepoint('job').execute();
           outcomes.push({ ok: true, value });
         } catch (error) {
+          guard.revoke(
+            error instanceof TransactionDeadlineError ? error.message : 'its transaction callback has failed',
+          );
           await (await sp.rollbackToSavepoint('job').execute()).releaseSavepoint('job').execute();
           outcomes.push({ ok: false, error });
         }
@@ -106,7 +140,9 @@ export class SqliteStore<DB = Database> implements Store<DB> {
   }
 
   migrate(): Promise<string[]> {
-    return migrateToLatest(this.db as Kysely<unknown>, 'sqlite', this.#migrations);
+    return this.#withWriter(() =>
+      migrateToLatest(this.#writer as Kysely<unknown>, 'sqlite', this.#migrations),
+    );
   }
 
   async ready(): Promise<boolean> {
@@ -121,6 +157,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     while (this.#flushing || this.#flushScheduled || this.#queue.length > 0) {
       await new Promise((r) => setImmediate(r));
     }
+    await this.#withWriter(() => this.#writer.destroy());
     await this.db.destroy();
   }
 }
