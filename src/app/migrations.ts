@@ -2,7 +2,9 @@ import { adminMigrations } from '../admin/migrations.ts';
 import { eventsMigrations } from '../events/migrations.ts';
 import { idempotencyMigrations } from '../idempotency/migrations.ts';
 import { paymentsMigrations } from '../payments/migrations.ts';
+import { leaseMigrations } from '../store/leases/migrations.ts';
 import type { MigrationSet } from '../store/migrator.ts';
+import { eventLogMigrations } from '../transport/embedded/migrations.ts';
 
 /**
  * Every bounded context's migrations, applied in this order on start and by `paystream migrate`.
@@ -10,8 +12,11 @@ import type { MigrationSet } from '../store/migrator.ts';
  * touches no other context.
  */
 export const migrationSets: readonly MigrationSet[] = [
+  leaseMigrations,
   adminMigrations,
   idempotencyMigrations,
   paymentsMigrations,
   eventsMigrations,
+  // The embedded log's tables; unused (and empty) on PostgreSQL, where Kafka is the log.
+  eventLogMigrations,
 ];

@@ -18,7 +18,7 @@ test('paystream migrate, keys create | list | revoke, and clear errors', async (
 
   assert.match(
     (await cli('migrate')).stdout,
-    /applied: admin\/0001_api_keys, .*payments\/0001_payments_and_refunds/,
+    /applied: leases\/0001_leases, admin\/0001_api_keys, .*payments\/0001_payments_and_refunds/,
   );
   assert.match((await cli('migrate')).stdout, /already up to date/);
 

@@ -8,6 +8,7 @@ import { systemClock } from '../../src/platform/clock.ts';
 import { IdGenerator } from '../../src/platform/ids.ts';
 import type { Database } from '../../src/store/database.ts';
 import { TransactionDeadlineError } from '../../src/store/deadline.ts';
+import { leaseHolder, releaseLease, tryAcquireLease } from '../../src/store/leases/lease.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
@@ -60,10 +61,12 @@ for (const dialect of dialects()) {
     test('migrations apply once, are reported ready, and re-running applies nothing', async () => {
       assert.equal(await store.ready(), false, 'not ready before migrating');
       assert.deepEqual(await store.migrate(), [
+        'leases/0001_leases',
         'admin/0001_api_keys',
         'idempotency/0001_idempotency_records',
         'payments/0001_payments_and_refunds',
         'events/0001_outbox',
+        'event_log/0001_event_log',
       ]);
       assert.deepEqual(await store.migrate(), []);
       assert.equal(await store.ready(), true);
@@ -74,12 +77,16 @@ for (const dialect of dialects()) {
       const legacy = await createTestDatabase(dialect);
       const config = { databaseUrl: legacy.databaseUrl, sqlitePath: legacy.sqlitePath, databasePoolMax: 2 };
       try {
-        const first = openStore(config, migrationSets);
+        // The contexts whose tables 0.1 made in its one migration.
+        const legacySets = migrationSets.filter((set) =>
+          ['admin', 'idempotency', 'payments', 'events'].includes(set.name),
+        );
+        const first = openStore(config, legacySets);
         await first.migrate();
         const id = ids.resource('pay');
         await first.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute());
         await first.transaction(async (trx) => {
-          for (const set of migrationSets) {
+          for (const set of legacySets) {
             await trx.schema.dropTable(`${set.name}_migrations`).execute();
             await trx.schema.dropTable(`${set.name}_migrations_lock`).execute();
           }
@@ -210,6 +217,44 @@ for (const dialect of dialects()) {
       const readMs = performance.now() - startedAt;
       await held;
       assert.ok(readMs < holdMs / 2, `the read waited ${Math.round(readMs)} ms`);
+    });
+
+    test('a lease has one holder at a time, and passes on when it lapses or is released', async () => {
+      const other = openStore(
+        { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 10 },
+        migrationSets,
+      );
+      try {
+        const now = Date.now();
+        const name = `contract-${ids.uuid()}`;
+        const wins = await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            tryAcquireLease(i % 2 ? other : store, name, `owner-${i}`, now, 1000),
+          ),
+        );
+        assert.equal(wins.filter(Boolean).length, 1, 'exactly one contender wins');
+        const holder = `owner-${wins.indexOf(true)}`;
+        assert.equal(await leaseHolder(store.db, name, now), holder);
+        assert.equal(await tryAcquireLease(store, name, holder, now + 500, 1000), true, 'the holder renews');
+        assert.equal(
+          await tryAcquireLease(other, name, 'late', now + 1400, 1000),
+          false,
+          'renewed: not lapsed',
+        );
+        assert.equal(
+          await tryAcquireLease(other, name, 'late', now + 1501, 1000),
+          true,
+          'lapsed: taken over',
+        );
+        await releaseLease(other, name, 'late');
+        assert.equal(
+          await tryAcquireLease(store, name, 'next', now + 1502, 1000),
+          true,
+          'released: free at once',
+        );
+      } finally {
+        await other.close();
+      }
     });
 
     test('amounts are exact 64-bit integers', async () => {

@@ -1,3 +1,4 @@
+import { leaseMigrations } from '../../src/store/leases/migrations.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { EmbeddedTransport } from '../../src/transport/embedded/embedded-transport.ts';
 import { eventLogMigrations } from '../../src/transport/embedded/migrations.ts';
@@ -8,7 +9,7 @@ export const embeddedTestSettings = { groupLeaseMs: 600, pollIntervalMs: 250 } a
 
 /** The embedded log on `file`, opened the way a process of its own would open it. */
 export async function openEmbedded(file: string): Promise<Transport> {
-  const store = new SqliteStore(file, { migrations: [eventLogMigrations] });
+  const store = new SqliteStore(file, { migrations: [leaseMigrations, eventLogMigrations] });
   await store.migrate();
   const transport = new EmbeddedTransport({ store, file, ...embeddedTestSettings });
   const close = transport.close.bind(transport);

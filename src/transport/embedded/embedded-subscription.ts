@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../../store/database.ts';
+import { LeaseKeeper } from '../../store/leases/lease.ts';
 import type { SubscribeOptions, Subscription, TopicPartition, TransportRecord } from '../transport.ts';
 import { AppendSignal } from './append-signal.ts';
 import type { EmbeddedTransport } from './embedded-transport.ts';
-import { acquireGroupLease, releaseGroupLease } from './group-lease.ts';
+import { groupLeaseName } from './group-lease.ts';
 
 type CommitPoint = Pick<TransportRecord, 'topic' | 'partition' | 'offset'>;
 
@@ -23,52 +24,31 @@ export class EmbeddedSubscription implements Subscription {
   readonly #stateSignal = new AppendSignal();
   /** The next offset to read per topic; meaningful only while active. */
   readonly #positions = new Map<string, bigint>();
+  readonly #lease: LeaseKeeper;
   #active = false;
-  #leaseExpiresAt = 0;
   /** Bumped at every gain or loss of the lease: a fetch of an older term is dropped. */
   #term = 0;
   #paused = false;
   #closed = false;
   #iterating = false;
-  #leaseTimer: NodeJS.Timeout | undefined;
-  #renewing: Promise<void> | undefined;
 
   constructor(transport: EmbeddedTransport, options: SubscribeOptions, onClosed: () => void) {
     this.#transport = transport;
     this.#options = options;
     this.#onClosed = onClosed;
+    this.#lease = new LeaseKeeper({
+      store: transport.store,
+      name: groupLeaseName(options.group),
+      owner: this.#member,
+      leaseMs: transport.groupLeaseMs,
+      now: () => transport.clock.now(),
+      onGained: () => this.#activate(),
+      onLost: () => this.#deactivate(),
+    });
   }
 
-  async start(): Promise<void> {
-    await this.#renew();
-    this.#leaseTimer = setInterval(
-      () => {
-        this.#renewing ??= this.#renew().finally(() => {
-          this.#renewing = undefined;
-        });
-      },
-      Math.max(10, Math.floor(this.#transport.groupLeaseMs / 3)),
-    );
-  }
-
-  async #renew(): Promise<void> {
-    if (this.#closed) return;
-    const { store, clock, groupLeaseMs } = this.#transport;
-    const now = clock.now();
-    let held: boolean;
-    try {
-      held = await acquireGroupLease(store, this.#options.group, this.#member, now, groupLeaseMs);
-    } catch {
-      // The store could not be asked (busy, closing): the lease stands until it expires.
-      held = this.#active && clock.now() < this.#leaseExpiresAt;
-    }
-    if (this.#closed) return;
-    if (held) {
-      this.#leaseExpiresAt = now + groupLeaseMs;
-      if (!this.#active) await this.#activate();
-    } else if (this.#active) {
-      this.#deactivate();
-    }
+  start(): Promise<void> {
+    return this.#lease.start();
   }
 
   async #activate(): Promise<void> {
@@ -101,9 +81,7 @@ export class EmbeddedSubscription implements Subscription {
   }
 
   #canRead(): boolean {
-    return (
-      this.#active && !this.#paused && !this.#closed && this.#transport.clock.now() < this.#leaseExpiresAt
-    );
+    return this.#active && this.#lease.held && !this.#paused && !this.#closed;
   }
 
   async #fetch(): Promise<TransportRecord[]> {
@@ -200,15 +178,9 @@ export class EmbeddedSubscription implements Subscription {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#leaseTimer);
-    await this.#renewing;
+    this.#active = false;
     this.#stateSignal.notify();
-    if (this.#active) {
-      this.#active = false;
-      await releaseGroupLease(this.#transport.store, this.#options.group, this.#member).catch(
-        () => undefined,
-      );
-    }
+    await this.#lease.stop();
     this.#onClosed();
   }
 }

@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import { type Clock, systemClock } from '../../platform/clock.ts';
 import type { Database } from '../../store/database.ts';
+import { leaseHolder } from '../../store/leases/lease.ts';
 import type { Store } from '../../store/store.ts';
 import type {
   OutgoingRecord,
@@ -14,7 +15,7 @@ import type {
 } from '../transport.ts';
 import { AppendSignal } from './append-signal.ts';
 import { EmbeddedSubscription } from './embedded-subscription.ts';
-import { groupHasActiveMember } from './group-lease.ts';
+import { groupLeaseName } from './group-lease.ts';
 
 export interface EmbeddedTransportOptions {
   /** A SQLite store: its single writer is what makes offsets follow commit order. */
@@ -158,7 +159,7 @@ export class EmbeddedTransport implements Transport {
   async seek(group: string, topic: string, to: Position): Promise<void> {
     checkTopicName(topic);
     await this.store.transaction(async (trx) => {
-      if (await groupHasActiveMember(trx, group, this.clock.now())) {
+      if ((await leaseHolder(trx, groupLeaseName(group), this.clock.now())) !== undefined) {
         throw new Error(`group ${group} has an active member: stop it before moving its offsets`);
       }
       const next = await this.#resolve(trx, topic, to);

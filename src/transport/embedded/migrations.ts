@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { MigrationSet } from '../../store/migrator.ts';
 
-/** The embedded log's tables; the app applies them only when the embedded engine is in use. */
+/** The embedded log's tables (its group leases are in the store's `leases`). */
 export const eventLogMigrations: MigrationSet = {
   name: 'event_log',
   migrations: () => ({
@@ -34,12 +34,6 @@ export const eventLogMigrations: MigrationSet = {
           .addColumn('next_offset', 'bigint', (c) => c.notNull())
           .addColumn('updated_at', 'bigint', (c) => c.notNull())
           .addPrimaryKeyConstraint('event_log_offsets_pk', ['group_name', 'topic'])
-          .execute();
-        await db.schema
-          .createTable('event_log_group_leases')
-          .addColumn('group_name', 'text', (c) => c.primaryKey())
-          .addColumn('owner', 'text', (c) => c.notNull())
-          .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();
       },
     },

@@ -26,18 +26,10 @@ export interface EventLogOffsetTable {
   updated_at: Int64;
 }
 
-/** Which member of a group is active; the others stand by until `expires_at` passes unrenewed. */
-export interface EventLogGroupLeaseTable {
-  group_name: string;
-  owner: string;
-  expires_at: Int64;
-}
-
 declare module '../../store/database.ts' {
   interface Database {
     event_log: EventLogTable;
     event_log_topics: EventLogTopicTable;
     event_log_offsets: EventLogOffsetTable;
-    event_log_group_leases: EventLogGroupLeaseTable;
   }
 }
