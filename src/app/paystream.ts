@@ -10,8 +10,11 @@ import { PaymentService } from '../payments/service.ts';
 import { type Clock, systemClock } from '../platform/clock.ts';
 import type { Config } from '../platform/config.ts';
 import { IdGenerator } from '../platform/ids.ts';
+import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
+import { EmbeddedTransport } from '../transport/embedded/embedded-transport.ts';
+import type { Transport } from '../transport/transport.ts';
 import { buildApi } from './api.ts';
 import { migrationSets } from './migrations.ts';
 
@@ -22,6 +25,9 @@ export interface Paystream {
   apiKeys: ApiKeys;
   payments: PaymentService;
   reconciler: Reconciler;
+  /** The event log events are relayed to: the embedded log (embedded mode); undefined until Kafka is configured. */
+  transport: Transport | undefined;
+  relay: OutboxRelay | undefined;
   api: FastifyInstance;
   /** http://host:port of the API once listening. */
   url: string;
@@ -90,6 +96,24 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     reconciler.start(config.reconcileIntervalMs);
     closers.push(() => reconciler.stop());
 
+    // The embedded mode's event log is the store itself; the relay moves each outbox event into it.
+    let transport: Transport | undefined;
+    let relay: OutboxRelay | undefined;
+    if (config.mode === 'embedded') {
+      const embedded = new EmbeddedTransport({ store, file: config.sqlitePath });
+      transport = embedded;
+      closers.push(() => embedded.close());
+      const outboxRelay = new OutboxRelay({
+        store,
+        transport: embedded,
+        clock,
+        onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
+      });
+      relay = outboxRelay;
+      await outboxRelay.start();
+      closers.push(() => outboxRelay.stop());
+    }
+
     const retentionMs = config.idempotencyRetentionHours * 3_600_000;
     const purge = setInterval(() => {
       purgeIdempotencyRecords(store, clock.now() - retentionMs).catch((error) =>
@@ -106,6 +130,8 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       apiKeys,
       payments,
       reconciler,
+      transport,
+      relay,
       api,
       url,
       sandboxUrl,

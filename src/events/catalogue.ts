@@ -8,11 +8,41 @@ import { paymentFailedV1, paymentSucceededV1, refundFailedV1, refundSucceededV1 
  * malformed event can never be committed. Old versions stay listed so consumers can read them.
  */
 export const eventCatalogue = {
-  'payment.succeeded': { current: 1, versions: { 1: paymentSucceededV1 }, source: '/paystream/payments' },
-  'payment.failed': { current: 1, versions: { 1: paymentFailedV1 }, source: '/paystream/payments' },
-  'refund.succeeded': { current: 1, versions: { 1: refundSucceededV1 }, source: '/paystream/refunds' },
-  'refund.failed': { current: 1, versions: { 1: refundFailedV1 }, source: '/paystream/refunds' },
+  'payment.succeeded': {
+    current: 1,
+    versions: { 1: paymentSucceededV1 },
+    source: '/paystream/payments',
+    topic: 'payments',
+  },
+  'payment.failed': {
+    current: 1,
+    versions: { 1: paymentFailedV1 },
+    source: '/paystream/payments',
+    topic: 'payments',
+  },
+  'refund.succeeded': {
+    current: 1,
+    versions: { 1: refundSucceededV1 },
+    source: '/paystream/refunds',
+    topic: 'payments',
+  },
+  'refund.failed': {
+    current: 1,
+    versions: { 1: refundFailedV1 },
+    source: '/paystream/refunds',
+    topic: 'payments',
+  },
 } as const;
+
+/**
+ * The topic an event type is published on. A payment's and its refunds' events share `payments`,
+ * so one customer's payment and refund events stay in one order; a type the catalogue does not
+ * list goes to the topic named by its first segment (`fraud.alert_raised` -> `fraud`).
+ */
+export function topicOf(type: string): string {
+  const entry = (eventCatalogue as Record<string, { topic: string } | undefined>)[type];
+  return entry?.topic ?? type.split('.')[0]!;
+}
 
 export type EventType = keyof typeof eventCatalogue;
 

@@ -117,6 +117,11 @@ export interface Transport {
   ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
   /** Appends the records durably (Kafka: acks=all, idempotent producer) before resolving. */
   publish(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
+  /**
+   * `publish`, inside the caller's store transaction: the records are appended exactly when the
+   * caller's writes commit. Present when the log lives in the application's store (the embedded log).
+   */
+  publishIn?(trx: Transaction<Database>, topic: string, records: readonly OutgoingRecord[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Moves a group that has no active member to a position, for replays and backfills. */
   seek(group: string, topic: string, to: Position): Promise<void>;

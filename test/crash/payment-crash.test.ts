@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Dialect } from '../../src/store/store.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
+import { eventOfRow, type WrittenEventRow, writtenEventsSql } from '../support/events.ts';
 
 /**
  * Crash tests: paystream and the sandbox gateway run as real processes, the API is killed with
@@ -174,15 +175,15 @@ interface OutboxEvent {
 }
 
 async function outboxEvents(db: TestDatabase): Promise<OutboxEvent[]> {
-  const rows = await storeRows(db, 'SELECT type, partition_key, envelope FROM outbox ORDER BY position');
+  // Relayed to the embedded log or still in the outbox: every event written, once.
+  const rows = await storeRows(db, writtenEventsSql);
   return rows.map((row) => {
-    const envelope = JSON.parse(String(row['envelope'])) as { type: string; subject: string; data: Row };
-    assert.equal(envelope.type, row['type'], 'outbox type column matches the envelope');
+    const event = eventOfRow(row as unknown as WrittenEventRow);
     return {
-      type: envelope.type,
-      partitionKey: String(row['partition_key']),
-      subject: envelope.subject,
-      data: envelope.data,
+      type: event.type,
+      partitionKey: event.partitionkey,
+      subject: event.subject,
+      data: event.data as Row,
     };
   });
 }

@@ -29,7 +29,7 @@ for (const dialect of dialects()) {
       assert.equal(ids.size, 1, 'every 200 is the same payment');
       const after = await t.counts();
       assert.equal(after.payments - before.payments, 1);
-      assert.equal(after.outbox - before.outbox, 1);
+      assert.equal(after.events - before.events, 1);
       assert.equal(after.charges - before.charges, 1);
       assert.equal(after.idempotency - before.idempotency, 1);
       // Once finished, the same key replays the stored response byte for byte.

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
+import { writtenEvents } from '../support/events.ts';
 
 const visa = { customer_id: 'cus_alice', amount: 2500, currency: 'usd', payment_method: 'pm_card_visa' };
 
 async function outboxFor(t: TestApp, subject: string) {
-  const rows = await t.app.store.db.selectFrom('outbox').selectAll().orderBy('position').execute();
-  return rows.map((r) => JSON.parse(r.envelope)).filter((e) => e.subject === subject);
+  return (await writtenEvents(t.app.store)).filter((e) => e.subject === subject);
 }
 
 for (const dialect of dialects()) {
@@ -159,11 +159,9 @@ for (const dialect of dialects()) {
         [700, 300],
       );
       assert.equal((await t.get(`/v1/refunds/${r1.json.id}`)).json.amount, 300);
-      const refundEvents = (
-        await t.app.store.db.selectFrom('outbox').selectAll().where('type', '=', 'refund.succeeded').execute()
-      )
-        .map((r) => JSON.parse(r.envelope))
-        .filter((e) => e.data.payment_id === p.id);
+      const refundEvents = (await writtenEvents(t.app.store)).filter(
+        (e) => e.type === 'refund.succeeded' && e.data['payment_id'] === p.id,
+      );
       assert.deepEqual(
         refundEvents.map((e) => [e.data.amount, e.data.payment_amount_refunded, e.partitionkey]),
         [

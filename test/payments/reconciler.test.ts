@@ -5,12 +5,12 @@ import { Reconciler } from '../../src/payments/reconciler.ts';
 import { findPayment } from '../../src/payments/repository.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
+import { writtenEvents } from '../support/events.ts';
 
 const base = { customer_id: 'cus_slow', amount: 4200, currency: 'usd' };
 
 async function eventsAbout(t: TestApp, subject: string) {
-  const rows = await t.app.store.db.selectFrom('outbox').selectAll().execute();
-  return rows.map((r) => JSON.parse(r.envelope)).filter((e) => e.subject === subject);
+  return (await writtenEvents(t.app.store)).filter((e) => e.subject === subject);
 }
 
 /**

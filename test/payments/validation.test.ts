@@ -61,7 +61,7 @@ for (const dialect of dialects()) {
     after(() => t.close());
 
     const nothingWritten = async () =>
-      assert.deepEqual(await t.counts(), { payments: 0, refunds: 0, outbox: 0, idempotency: 0, charges: 0 });
+      assert.deepEqual(await t.counts(), { payments: 0, refunds: 0, events: 0, idempotency: 0, charges: 0 });
 
     for (const [name, body, code, param] of badBodies) {
       test(name, async () => {

@@ -4,6 +4,7 @@ import { startSandboxGateway } from '../../src/gateway/sandbox/server.ts';
 import { type Config, loadConfig } from '../../src/platform/config.ts';
 import type { Dialect } from '../../src/store/store.ts';
 import { createTestDatabase, type TestDatabase } from './dialects.ts';
+import { writtenEvents } from './events.ts';
 
 // Tests read loosely-typed JSON answers; asserting on them is the point.
 // biome-ignore lint/suspicious/noExplicitAny: response bodies of arbitrary shape
@@ -27,7 +28,8 @@ export interface TestApp {
   counts(): Promise<{
     payments: number;
     refunds: number;
-    outbox: number;
+    /** Events written, relayed or not (test/support/events.ts). */
+    events: number;
     idempotency: number;
     charges: number;
   }>;
@@ -77,7 +79,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
       return { status: res.statusCode, json: res.json() };
     },
     async counts() {
-      const count = async (table: 'payments' | 'refunds' | 'outbox' | 'idempotency_records') =>
+      const count = async (table: 'payments' | 'refunds' | 'idempotency_records') =>
         Number(
           (
             await app.store.db
@@ -97,7 +99,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
       return {
         payments: await count('payments'),
         refunds: await count('refunds'),
-        outbox: await count('outbox'),
+        events: (await writtenEvents(app.store)).length,
         idempotency: await count('idempotency_records'),
         charges,
       };

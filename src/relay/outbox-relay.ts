@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Transaction } from 'kysely';
+import { toRecord } from '../events/binary-mode.ts';
+import { topicOf } from '../events/catalogue.ts';
+import type { CloudEvent } from '../events/envelope.ts';
+import { type Clock, systemClock } from '../platform/clock.ts';
+import type { Database } from '../store/database.ts';
+import { LeaseKeeper } from '../store/leases/lease.ts';
+import type { Store } from '../store/store.ts';
+import type { OutgoingRecord, Transport } from '../transport/transport.ts';
+
+export interface OutboxRelayOptions {
+  store: Store;
+  transport: Transport;
+  clock?: Clock;
+  /** Most outbox rows moved per round. */
+  batchMax?: number;
+  /** Wait between two rounds that found the outbox drained. */
+  idlePollMs?: number;
+  /** How long the active relay's lease lasts unrenewed: the time a standby waits for a dead one. */
+  leaseMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+export interface RelayStats {
+  /** Events written to the outbox and not yet published. */
+  backlog: number;
+  /** Age of the oldest of them, milliseconds (0 when none). */
+  oldestAgeMs: number;
+}
+
+/** The lease that makes one relay process the active one: per-key order needs a single publisher. */
+export const relayLeaseName = 'outbox_relay';
+
+type OutboxRow = { position: string | number | bigint; envelope: string };
+
+/**
+ * Moves outbox events to the transport, in outbox order, and deletes what it published.
+ *
+ * - Reading always starts from the oldest row still in the outbox (never "after the last position
+ *   published"), so a row whose transaction commits late with a lower position (PostgreSQL
+ *   allocates positions before commit) is simply found in a later round.
+ * - When the log lives in the same store (the embedded log), publishing and deleting are one
+ *   transaction: each event is appended exactly once. Otherwise (Kafka) the rows are deleted after
+ *   the broker acknowledged them, so a crash in between publishes them again: duplicates with the
+ *   same event id, which consumers skip. Nothing is ever lost.
+ * - Several relay processes may run; a lease makes one of them active, so one customer's events
+ *   are never published by two relays at once (which could reorder them).
+ */
+export class OutboxRelay {
+  readonly #store: Store;
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #batchMax: number;
+  readonly #idlePollMs: number;
+  readonly #lease: LeaseKeeper;
+  readonly #onError: (error: unknown) => void;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#store = options.store;
+    this.#transport = options.transport;
+    this.#clock = options.clock ?? systemClock;
+    this.#batchMax = options.batchMax ?? 500;
+    this.#idlePollMs = options.idlePollMs ?? 10;
+    this.#onError = options.onError ?? (() => undefined);
+    this.#lease = new LeaseKeeper({
+      store: options.store,
+      name: relayLeaseName,
+      owner: randomUUID(),
+      leaseMs: options.leaseMs ?? 5000,
+      now: () => this.#clock.now(),
+    });
+  }
+
+  /** True while this relay is the active one. */
+  get active(): boolean {
+    return this.#lease.held;
+  }
+
+  /** Publishes one round (at most `batchMax` events); returns how many. Needs no lease: for tests and tools. */
+  async publishRound(): Promise<number> {
+    const publishIn = this.#transport.publishIn?.bind(this.#transport);
+    if (publishIn) {
+      return this.#store.transaction(async (trx) => {
+        const rows = await this.#oldest(trx);
+        for (const [topic, records] of byTopic(rows)) await publishIn(trx, topic, records);
+        await this.#delete(trx, rows);
+        return rows.length;
+      });
+    }
+    const rows = await this.#oldest(this.#store.db);
+    for (const [topic, records] of byTopic(rows)) await this.#transport.publish(topic, records);
+    if (rows.length > 0) await this.#store.transaction((trx) => this.#delete(trx, rows));
+    return rows.length;
+  }
+
+  #oldest(db: Store['db'] | Transaction<Database>): Promise<OutboxRow[]> {
+    return db
+      .selectFrom('outbox')
+      .select(['position', 'envelope'])
+      .orderBy('position')
+      .limit(this.#batchMax)
+      .execute();
+  }
+
+  async #delete(trx: Transaction<Database>, rows: readonly OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await trx
+      .deleteFrom('outbox')
+      .where(
+        'position',
+        'in',
+        rows.map((r) => r.position.toString()),
+      )
+      .execute();
+  }
+
+  async stats(): Promise<RelayStats> {
+    const row = await this.#store.db
+      .selectFrom('outbox')
+      .select((eb) => [eb.fn.countAll().as('backlog'), eb.fn.min('created_at').as('oldest')])
+      .executeTakeFirstOrThrow();
+    const oldest = row.oldest === null ? null : Number(row.oldest);
+    return {
+      backlog: Number(row.backlog),
+      oldestAgeMs: oldest === null ? 0 : Math.max(0, this.#clock.now() - oldest),
+    };
+  }
+
+  /** Runs until `stop()`: rounds back to back while the outbox is full, a short poll when it is drained. */
+  async start(): Promise<void> {
+    await this.#lease.start();
+    this.#running = this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      if (!this.#lease.held) {
+        await sleep(this.#idlePollMs * 10);
+        continue;
+      }
+      try {
+        const moved = await this.publishRound();
+        failures = 0;
+        if (moved < this.#batchMax) await sleep(this.#idlePollMs);
+      } catch (error) {
+        this.#onError(error);
+        failures += 1;
+        // The transport or the store is down: back off (up to 5 s), the events wait in the outbox.
+        await sleep(Math.min(5000, this.#idlePollMs * 2 ** Math.min(failures, 12)));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#running;
+    await this.#lease.stop();
+  }
+}
+
+/** The rows' events as records, grouped by topic, each group in outbox order. */
+function byTopic(rows: readonly OutboxRow[]): Map<string, OutgoingRecord[]> {
+  const groups = new Map<string, OutgoingRecord[]>();
+  for (const row of rows) {
+    const event = JSON.parse(row.envelope) as CloudEvent;
+    const topic = topicOf(event.type);
+    const records = groups.get(topic) ?? [];
+    records.push(toRecord(event));
+    groups.set(topic, records);
+  }
+  return groups;
+}
