@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
+import { PaystreamError } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Database } from '../store/database.ts';
 import type { Store } from '../store/store.ts';
@@ -67,8 +68,10 @@ export class ApiKeys {
     secret: string;
   }> {
     if (options.merchantId !== undefined && !MERCHANT_PATTERN.test(options.merchantId)) {
-      throw new Error(
+      throw new PaystreamError(
+        'PAYSTREAM_VALIDATION',
         `a merchant id looks like acct_ followed by 26 characters (got "${options.merchantId}")`,
+        'merchant',
       );
     }
     const livemode = options.livemode ?? false;

@@ -4,6 +4,7 @@ import { ApiKeys } from '../admin/api-keys.ts';
 import { startSandboxGateway } from '../gateway/sandbox/server.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ConfigError, loadConfig } from '../platform/config.ts';
+import { PaystreamError } from '../platform/errors.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
 import { migrationSets } from './migrations.ts';
@@ -21,6 +22,17 @@ Commands:
   gateway [--port N]         Run the sandbox gateway alone
 
 Configuration comes from PAYSTREAM_* environment variables: see README.md.`;
+
+/**
+ * Errors that are the operator's to fix, printed without a stack: invalid input to a command
+ * (PaystreamError, the same catalogue the API answers with), a configuration error, and what
+ * node:util's parseArgs refuses (an unknown option, a missing value).
+ */
+export function isOperatorError(error: unknown): boolean {
+  if (error instanceof PaystreamError || error instanceof ConfigError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
 
 function fail(message: string): never {
   process.stderr.write(`paystream: ${message}\n`);

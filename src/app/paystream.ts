@@ -16,6 +16,7 @@ import type { Store } from '../store/store.ts';
 import { EmbeddedTransport } from '../transport/embedded/embedded-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { buildApi } from './api.ts';
+import { Closers } from './closers.ts';
 import { migrationSets } from './migrations.ts';
 
 export interface Paystream {
@@ -33,14 +34,14 @@ export interface Paystream {
   url: string;
   /** The sandbox gateway's URL when this process runs it. */
   sandboxUrl: string | undefined;
-  /** The secret of the key created on first start (embedded mode only). */
+  /** The secret of the key created when the store had none (shown once). */
   firstKeySecret: string | undefined;
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   clock?: Clock;
-  /** Create and return a first API key when the store has none (the embedded default). */
+  /** Create and return a first API key when the store has none (the default, in both modes). */
   createFirstKey?: boolean;
 }
 
@@ -51,13 +52,16 @@ export interface StartOptions {
 export async function startPaystream(config: Config, options: StartOptions = {}): Promise<Paystream> {
   const clock = options.clock ?? systemClock;
   const ids = new IdGenerator(clock);
-  const closers: Array<() => Promise<void>> = [];
-  const close = async () => {
-    for (const fn of closers.reverse()) await fn().catch(() => undefined);
-  };
+  // Until the API (and its logger) exists, problems go to the process's warnings.
+  let logError = (error: unknown, what: string) =>
+    process.emitWarning(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+  const closers = new Closers((error) => logError(error, 'closing failed'));
+  const close = () => closers.close();
   try {
-    const store = openStore(config, migrationSets);
-    closers.push(() => store.close());
+    const store = openStore(config, migrationSets, {
+      onPoolError: (error) => logError(error, 'idle PostgreSQL connection failed (the pool replaces it)'),
+    });
+    closers.add(() => store.close());
     await store.migrate();
 
     let sandboxUrl: string | undefined;
@@ -67,24 +71,25 @@ export async function startPaystream(config: Config, options: StartOptions = {})
         host: config.host,
         port: config.gatewayPort,
       });
-      closers.push(() => sandbox.close());
+      closers.add(() => sandbox.close());
       sandboxUrl = sandbox.url;
     }
     const gateway = new HttpGateway({
       url: config.gatewayUrl ?? sandboxUrl!,
       timeoutMs: config.gatewayTimeoutMs,
     });
-    closers.push(() => gateway.close());
+    closers.add(() => gateway.close());
 
     const apiKeys = new ApiKeys(store, ids, clock);
     let firstKeySecret: string | undefined;
-    if ((options.createFirstKey ?? config.mode === 'embedded') && (await apiKeys.count()) === 0) {
+    if ((options.createFirstKey ?? true) && (await apiKeys.count()) === 0) {
       firstKeySecret = (await apiKeys.create({ name: 'first key' })).secret;
     }
 
     const payments = new PaymentService({ store, gateway, ids, clock });
     const api = await buildApi({ config, store, apiKeys, payments });
-    closers.push(() => api.close());
+    logError = (error, what) => api.log.error({ err: error }, what);
+    closers.add(() => api.close());
     const reconciler = new Reconciler({
       store,
       gateway,
@@ -94,7 +99,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       onError: (error) => api.log.error({ err: error }, 'reconciler run failed'),
     });
     reconciler.start(config.reconcileIntervalMs);
-    closers.push(() => reconciler.stop());
+    closers.add(() => reconciler.stop());
 
     // The embedded mode's event log is the store itself; the relay moves each outbox event into it.
     let transport: Transport | undefined;
@@ -102,7 +107,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     if (config.mode === 'embedded') {
       const embedded = new EmbeddedTransport({ store, file: config.sqlitePath });
       transport = embedded;
-      closers.push(() => embedded.close());
+      closers.add(() => embedded.close());
       const outboxRelay = new OutboxRelay({
         store,
         transport: embedded,
@@ -111,7 +116,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       });
       relay = outboxRelay;
       await outboxRelay.start();
-      closers.push(() => outboxRelay.stop());
+      closers.add(() => outboxRelay.stop());
     }
 
     const retentionMs = config.idempotencyRetentionHours * 3_600_000;
@@ -120,7 +125,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
         api.log.error({ err: error }, 'idempotency purge failed'),
       );
     }, 60_000).unref();
-    closers.push(async () => clearInterval(purge));
+    closers.add(async () => clearInterval(purge));
 
     const url = await api.listen({ host: config.host, port: config.port });
     return {

@@ -45,4 +45,23 @@ test('paystream migrate, keys create | list | revoke, and clear errors', async (
       e.code === 2 && /PAYSTREAM_PORT must be an integer/.test(e.stderr),
   );
   await assert.rejects(cli('bogus'), (e: { stderr: string }) => /unknown command "bogus"/.test(e.stderr));
+  // An operator's mistakes: the message, no stack trace, exit 2.
+  for (const args of [
+    ['keys', 'create', '--merchant', 'x'],
+    ['keys', 'create', '--bogus-flag'],
+    ['keys', 'create', '--name'],
+  ]) {
+    await assert.rejects(cli(...args), (e: { stderr: string; code: number }) => {
+      assert.equal(e.code, 2, `${args.join(' ')}: ${e.stderr}`);
+      assert.doesNotMatch(e.stderr, /\n\s+at /, `${args.join(' ')} printed a stack trace`);
+      return true;
+    });
+  }
+  assert.match(
+    await cli('keys', 'create', '--merchant', 'x').then(
+      () => 'no error',
+      (e: { stderr: string }) => e.stderr,
+    ),
+    /merchant id looks like acct_/,
+  );
 });
