@@ -53,6 +53,8 @@ export class ApiKeys {
   readonly #authCacheSizeMax: number;
   /** secret hash -> the key and when the entry stops being trusted. Only hits are cached. */
   readonly #authCache = new Map<string, { key: AuthenticatedKey; expiresAt: number }>();
+  /** Revokes committed by this process so far: a lookup that saw it change is not cached. */
+  #revocations = 0;
 
   constructor(store: Store, ids: IdGenerator, clock: Clock, options: ApiKeysOptions = {}) {
     this.#store = store;
@@ -119,9 +121,12 @@ export class ApiKeys {
     }));
   }
 
-  /** Returns false when no active key has that id. */
+  /**
+   * Returns false when no active key has that id. Once it returns, this process refuses the key:
+   * the cache is emptied AFTER the revoke commits, and a lookup that overlapped the revoke (and may
+   * have read the key as still active) is not cached (the generation moved on meanwhile).
+   */
   async revoke(id: string): Promise<boolean> {
-    this.#authCache.clear();
     const result = await this.#store.transaction((trx) =>
       trx
         .updateTable('api_keys')
@@ -130,6 +135,8 @@ export class ApiKeys {
         .where('revoked_at', 'is', null)
         .executeTakeFirst(),
     );
+    this.#revocations += 1;
+    this.#authCache.clear();
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -148,12 +155,14 @@ export class ApiKeys {
     const now = this.#clock.now();
     const cached = this.#authCache.get(hash);
     if (cached && cached.expiresAt > now) return cached.key;
+    const generation = this.#revocations;
     const row = await lookup(this.#store.db, hash);
     if (!row) {
       this.#authCache.delete(hash);
       return undefined;
     }
     const key = { apiKeyId: row.id, merchantId: row.merchant_id, livemode: Number(row.livemode) === 1 };
+    if (generation !== this.#revocations) return key; // a revoke overlapped the lookup: do not remember it
     if (this.#authCache.size >= this.#authCacheSizeMax) this.#authCache.clear();
     this.#authCache.set(hash, { key, expiresAt: now + this.#authCacheMs });
     return key;

@@ -38,7 +38,12 @@ type Exchange = { status: number; text: string } | UnknownOutcome;
 
 const defaultConnections = 64;
 /** Answers that say "not now" rather than "you are wrong": the operation may be asked about later. */
-const transientStatuses = new Set([408, 429]);
+/**
+ * Answers that say "not now" rather than "no": a timeout, rate limiting, and 409, which a real
+ * gateway (Stripe) gives while another request with the same idempotency key is still in flight
+ * there. The charge may or may not happen, so each is an unknown outcome for the reconciler.
+ */
+const transientStatuses = new Set([408, 409, 429]);
 
 /**
  * The Gateway port over the sandbox gateway's HTTP API (Stripe-shaped). Whatever stops a trustworthy
