@@ -7,6 +7,7 @@ import { PaystreamError } from '../platform/errors.ts';
 import { faultPoint } from '../platform/faults.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Store } from '../store/store.ts';
+import { customerPartitionKey } from './partition-key.ts';
 import {
   assertPaymentTransition,
   assertRefundTransition,
@@ -55,9 +56,6 @@ export interface PaymentServiceDeps {
  * If the answer is lost (timeout, crash) the payment stays `processing` and the key stays in flight;
  * the reconciler later asks the gateway and runs step 3 exactly as a direct answer would.
  */
-/** A settlement whose snapshot keeps going stale gives up after this many tries (a bug, not load). */
-const settleAttemptsMax = 3;
-
 export class PaymentService {
   readonly #store: Store;
   readonly #gateway: Gateway;
@@ -104,31 +102,28 @@ export class PaymentService {
    * the payment as last read: the write applies only if the row still is exactly that.
    */
   async settlePayment(processing: Payment, outcome: ChargeOutcome): Promise<Payment> {
-    let before = processing;
-    for (let attempt = 1; ; attempt += 1) {
-      assertPaymentTransition(before.id, before.status, outcome.status);
-      const after: Payment = {
-        ...before,
-        status: outcome.status,
-        gatewayChargeId: outcome.chargeId,
-        failureCode: outcome.status === 'failed' ? outcome.declineCode : null,
-        failureMessage: outcome.status === 'failed' ? outcome.message : null,
-        updatedAt: this.#clock.now(),
-      };
-      const event = {
-        type: after.status === 'succeeded' ? ('payment.succeeded' as const) : ('payment.failed' as const),
-        subject: after.id,
-        partitionKey: after.customerId,
-        data: paymentEventData(after),
-      };
-      const response = { status: 200, body: JSON.stringify(paymentJson(after)) };
-      if (await this.#writes.settle(before, after, event, response)) return after;
-      const current = await findPayment(this.#store.db, before.id);
-      if (!current) throw new Error(`settlePayment: no payment ${before.id}`);
-      // Settled by someone else: theirs stands. Still processing: our snapshot was stale, go again.
-      if (current.status !== 'processing' || attempt >= settleAttemptsMax) return current;
-      before = current;
-    }
+    assertPaymentTransition(processing.id, processing.status, outcome.status);
+    const after: Payment = {
+      ...processing,
+      status: outcome.status,
+      gatewayChargeId: outcome.chargeId,
+      failureCode: outcome.status === 'failed' ? outcome.declineCode : null,
+      failureMessage: outcome.status === 'failed' ? outcome.message : null,
+      updatedAt: this.#clock.now(),
+    };
+    const event = {
+      type: after.status === 'succeeded' ? ('payment.succeeded' as const) : ('payment.failed' as const),
+      subject: after.id,
+      partitionKey: customerPartitionKey(after.merchantId, after.customerId),
+      data: paymentEventData(after),
+    };
+    const response = { status: 200, body: JSON.stringify(paymentJson(after)) };
+    if (await this.#writes.settle(processing, after, event, response)) return after;
+    // The only writers of a processing payment are its two settlers (the request and the
+    // reconciler), so a write that matched nothing means the other one settled it: theirs stands.
+    const current = await findPayment(this.#store.db, processing.id);
+    if (!current) throw new Error(`settlePayment: no payment ${processing.id}`);
+    return current;
   }
 
   async createRefund(
@@ -242,7 +237,7 @@ export class PaymentService {
       await this.#outbox.write(trx, {
         type: next.status === 'succeeded' ? 'refund.succeeded' : 'refund.failed',
         subject: next.id,
-        partitionKey: payment.customerId,
+        partitionKey: customerPartitionKey(payment.merchantId, payment.customerId),
         data: refundEventData(next, payment),
       });
       await completeIdempotency(trx, next.id, { status: 200, body: JSON.stringify(refundJson(next)) }, now);

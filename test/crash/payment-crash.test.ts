@@ -423,7 +423,7 @@ async function killAtFaultPoint(t: TestContext, dialect: Dialect, point: FaultPo
   const events = (await outboxEvents(world.db)).filter((e) => e.subject === paymentId);
   assert.equal(events.length, 1, 'exactly one outbox event for the payment');
   assert.equal(events[0]!.type, 'payment.succeeded');
-  assert.equal(events[0]!.partitionKey, 'cus_crash');
+  assert.equal(events[0]!.partitionKey, `${events[0]!.data['merchant_id']}/cus_crash`);
 
   const record = await idempotencyRows(world.db, paymentId);
   assert.equal(record.length, 1);
@@ -632,7 +632,7 @@ async function killUnderLoad(t: TestContext, dialect: Dialect): Promise<void> {
     const own = eventsBySubject.get(id) ?? [];
     assert.equal(own.length, 1, `payment ${id} has exactly one event`);
     assert.equal(own[0]!.type, `payment.${request.expected}`);
-    assert.equal(own[0]!.partitionKey, request.body.customer_id);
+    assert.equal(own[0]!.partitionKey, `${own[0]!.data['merchant_id']}/${request.body.customer_id}`);
   }
   const paymentIds = new Set(payments.map((p) => String(p['id'])));
   for (const key of chargeByKey.keys())

@@ -38,7 +38,7 @@ for (const dialect of dialects()) {
       assert.equal(event.specversion, '1.0');
       assert.equal(event.type, 'payment.succeeded');
       assert.match(event.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      assert.equal(event.partitionkey, 'cus_alice');
+      assert.equal(event.partitionkey, `${event.data.merchant_id}/cus_alice`);
       assert.equal(event.dataschema, 'urn:paystream:event:payment.succeeded:v1');
       assert.equal(event.data.amount, 2500);
       assert.equal(event.data.payment_id, p.id);
@@ -165,8 +165,8 @@ for (const dialect of dialects()) {
       assert.deepEqual(
         refundEvents.map((e) => [e.data.amount, e.data.payment_amount_refunded, e.partitionkey]),
         [
-          [300, 300, 'cus_alice'],
-          [700, 1000, 'cus_alice'],
+          [300, 300, `${refundEvents[0].data.merchant_id}/cus_alice`],
+          [700, 1000, `${refundEvents[0].data.merchant_id}/cus_alice`],
         ],
       );
     });
