@@ -109,7 +109,11 @@ export class ApiKeys {
   }
 
   async list(): Promise<ApiKey[]> {
-    const rows = await this.#store.db.selectFrom('api_keys').selectAll().orderBy('id').execute();
+    const rows = await this.#store.db
+      .selectFrom('api_keys')
+      .select(['id', 'merchant_id', 'livemode', 'redacted', 'name', 'created_at', 'revoked_at'])
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({
       id: r.id,
       merchantId: r.merchant_id,

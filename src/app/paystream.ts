@@ -96,9 +96,11 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       payments,
       clock,
       reconcileAfterMs: config.reconcileAfterMs,
+      // A dead process's reconciler is replaced within three of its intervals (1 s to 30 s).
+      leaseMs: Math.min(30_000, Math.max(1000, 3 * config.reconcileIntervalMs)),
       onError: (error) => api.log.error({ err: error }, 'reconciler run failed'),
     });
-    reconciler.start(config.reconcileIntervalMs);
+    await reconciler.start(config.reconcileIntervalMs);
     closers.add(() => reconciler.stop());
 
     // The embedded mode's event log is the store itself; the relay moves each outbox event into it.

@@ -66,5 +66,17 @@ export const paymentsMigrations: MigrationSet = {
         }
       },
     },
+    '0002_reconcile_backoff': {
+      // When the reconciler may look at a stuck payment or refund again, and how often it has failed.
+      async up(db: Kysely<unknown>) {
+        for (const table of ['payments', 'refunds']) {
+          await db.schema
+            .alterTable(table)
+            .addColumn('reconcile_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+            .execute();
+          await db.schema.alterTable(table).addColumn('reconcile_next_at', 'bigint').execute();
+        }
+      },
+    },
   }),
 };

@@ -6,7 +6,50 @@ import type { PaymentTable, RefundTable } from './tables.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-export function paymentFromRow(row: Selectable<PaymentTable>): Payment {
+/**
+ * The columns a Payment is read from, named rather than `*`: PostgreSQL runs queries as named
+ * prepared statements, and a cached `SELECT *` plan fails on every live connection once a
+ * migration adds a column ("cached plan must not change result type").
+ */
+export const paymentColumns = [
+  'id',
+  'merchant_id',
+  'livemode',
+  'customer_id',
+  'amount',
+  'currency',
+  'payment_method',
+  'description',
+  'metadata',
+  'status',
+  'failure_code',
+  'failure_message',
+  'gateway_charge_id',
+  'amount_refunded',
+  'amount_refund_reserved',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof PaymentTable)[];
+
+export const refundColumns = [
+  'id',
+  'payment_id',
+  'merchant_id',
+  'amount',
+  'currency',
+  'reason',
+  'metadata',
+  'status',
+  'failure_reason',
+  'gateway_refund_id',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof RefundTable)[];
+
+type PaymentRow = Pick<Selectable<PaymentTable>, (typeof paymentColumns)[number]>;
+type RefundRow = Pick<Selectable<RefundTable>, (typeof refundColumns)[number]>;
+
+export function paymentFromRow(row: PaymentRow): Payment {
   return {
     id: row.id,
     merchantId: row.merchant_id,
@@ -28,7 +71,7 @@ export function paymentFromRow(row: Selectable<PaymentTable>): Payment {
   };
 }
 
-export function refundFromRow(row: Selectable<RefundTable>): Refund {
+export function refundFromRow(row: RefundRow): Refund {
   return {
     id: row.id,
     paymentId: row.payment_id,
@@ -91,14 +134,14 @@ export async function insertRefund(trx: Transaction<Database>, r: Refund): Promi
 }
 
 export async function findPayment(db: Db, id: string, merchantId?: string): Promise<Payment | undefined> {
-  let q = db.selectFrom('payments').selectAll().where('id', '=', id);
+  let q = db.selectFrom('payments').select(paymentColumns).where('id', '=', id);
   if (merchantId !== undefined) q = q.where('merchant_id', '=', merchantId);
   const row = await q.executeTakeFirst();
   return row && paymentFromRow(row);
 }
 
 export async function findRefund(db: Db, id: string, merchantId?: string): Promise<Refund | undefined> {
-  let q = db.selectFrom('refunds').selectAll().where('id', '=', id);
+  let q = db.selectFrom('refunds').select(refundColumns).where('id', '=', id);
   if (merchantId !== undefined) q = q.where('merchant_id', '=', merchantId);
   const row = await q.executeTakeFirst();
   return row && refundFromRow(row);
@@ -117,7 +160,7 @@ export interface PaymentFilter {
 
 /** Newest first; ids are time-ordered, so `id < cursor` is the next page. Fetches one extra row for has_more. */
 export async function listPayments(db: Db, f: PaymentFilter): Promise<{ data: Payment[]; hasMore: boolean }> {
-  let q = db.selectFrom('payments').selectAll().where('merchant_id', '=', f.merchantId);
+  let q = db.selectFrom('payments').select(paymentColumns).where('merchant_id', '=', f.merchantId);
   if (f.customerId !== undefined) q = q.where('customer_id', '=', f.customerId);
   if (f.status !== undefined) q = q.where('status', '=', f.status as Payment['status']);
   if (f.createdGte !== undefined) q = q.where('created_at', '>=', f.createdGte);
@@ -139,7 +182,7 @@ export async function listRefundsOfPayment(
 ): Promise<{ data: Refund[]; hasMore: boolean }> {
   let q = db
     .selectFrom('refunds')
-    .selectAll()
+    .select(refundColumns)
     .where('payment_id', '=', paymentId)
     .where('merchant_id', '=', merchantId);
   if (startingAfter !== undefined) q = q.where('id', '<', startingAfter);

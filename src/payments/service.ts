@@ -18,7 +18,15 @@ import {
 } from './payment.ts';
 import { type PaymentWrites, paymentWritesFor } from './payment-writes.ts';
 import { paymentEventData, paymentJson, refundEventData, refundJson } from './presenter.ts';
-import { findPayment, findRefund, insertRefund, paymentFromRow, refundFromRow } from './repository.ts';
+import {
+  findPayment,
+  findRefund,
+  insertRefund,
+  paymentColumns,
+  paymentFromRow,
+  refundColumns,
+  refundFromRow,
+} from './repository.ts';
 
 /** The authenticated caller: an API key of one merchant. */
 export interface Caller {
@@ -213,7 +221,7 @@ export class PaymentService {
         })
         .where('id', '=', refundId)
         .where('status', '=', 'pending')
-        .returningAll()
+        .returning(refundColumns)
         .executeTakeFirst();
       if (!row) {
         const current = await findRefund(trx, refundId);
@@ -231,7 +239,7 @@ export class PaymentService {
             : { amount_refund_reserved: sql`amount_refund_reserved - ${amount}`, updated_at: now },
         )
         .where('id', '=', next.paymentId)
-        .returningAll()
+        .returning(paymentColumns)
         .executeTakeFirstOrThrow();
       const payment = paymentFromRow(paymentRow);
       await this.#outbox.write(trx, {

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { Int64 } from '../store/database.ts';
 
 export interface PaymentTable {
@@ -20,6 +21,10 @@ export interface PaymentTable {
   amount_refund_reserved: Int64;
   created_at: Int64;
   updated_at: Int64;
+  /** Failed or inconclusive reconciler attempts so far (bookkeeping, never shown). */
+  reconcile_attempts: Generated<number>;
+  /** Not before this (epoch ms) does the reconciler try again; null: as soon as it is old enough. */
+  reconcile_next_at: Int64 | null;
 }
 
 export interface RefundTable {
@@ -35,6 +40,8 @@ export interface RefundTable {
   gateway_refund_id: string | null;
   created_at: Int64;
   updated_at: Int64;
+  reconcile_attempts: Generated<number>;
+  reconcile_next_at: Int64 | null;
 }
 
 declare module '../store/database.ts' {

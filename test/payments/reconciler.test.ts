@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { migrationSets } from '../../src/app/migrations.ts';
 import { Reconciler } from '../../src/payments/reconciler.ts';
 import { findPayment } from '../../src/payments/repository.ts';
+import { openStore } from '../../src/store/open.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
 import { writtenEvents } from '../support/events.ts';
@@ -155,6 +157,105 @@ for (const dialect of dialects()) {
       assert.equal(await statusOf(healthy), 'succeeded');
       assert.equal(await statusOf(broken), 'processing', 'rolled back, retried next run');
       await t.app.store.transaction((trx) => trx.deleteFrom('payments').where('id', '=', broken).execute());
+    });
+
+    test('more broken items than one batch never keep a healthy stuck payment from settling', async () => {
+      const now = Date.now();
+      const broken = Array.from({ length: 12 }, (_, i) => `pay_BROKEN${String(i).padStart(20, '0')}`);
+      const healthy = `pay_WELL${'0'.repeat(22)}`;
+      for (const [i, id] of broken.entries()) await insertProcessingCopy(t, id, now - 60_000 + i);
+      await insertProcessingCopy(t, healthy, now - 1000);
+      // The broken ones: the gateway cannot tell what happened to them, run after run.
+      const gateway = {
+        ...t.app.gateway,
+        findCharge: async (key: string) =>
+          broken.includes(key)
+            ? { status: 'unknown' as const, reason: 'still unknown' }
+            : t.app.gateway.findCharge(key),
+        charge: t.app.gateway.charge.bind(t.app.gateway),
+      };
+      const reconciler = new Reconciler({
+        store: t.app.store,
+        gateway,
+        payments: t.app.payments,
+        clock: { now: () => Date.now() },
+        reconcileAfterMs: 400,
+        batchSizeMax: 5,
+        retryBackoffBaseMs: 60_000,
+        random: () => 0.5,
+      });
+      const statusOf = async (id: string) => (await findPayment(t.app.store.db, id))?.status;
+      let runs = 0;
+      while ((await statusOf(healthy)) === 'processing' && runs < 4) {
+        await reconciler.runOnce();
+        runs += 1;
+      }
+      assert.equal(await statusOf(healthy), 'succeeded', `still processing after ${runs} runs of 5`);
+      const attempts = await t.app.store.db
+        .selectFrom('payments')
+        .select(['reconcile_attempts', 'reconcile_next_at'])
+        .where('id', 'in', broken)
+        .execute();
+      for (const row of attempts) {
+        assert.equal(Number(row.reconcile_attempts), 1, 'each broken item was tried once, then postponed');
+        assert.ok(Number(row.reconcile_next_at) >= now + 30_000, 'postponed by the backoff');
+      }
+      await t.app.store.transaction((trx) => trx.deleteFrom('payments').where('id', 'in', broken).execute());
+    });
+
+    test('only one process reconciles; a standby takes over when it stops', async () => {
+      const second = openStore(
+        { databaseUrl: t.db.databaseUrl, sqlitePath: t.db.sqlitePath, databasePoolMax: 2 },
+        migrationSets,
+      );
+      const lookups = [0, 0];
+      const counting = (n: number) => ({
+        ...t.app.gateway,
+        findCharge: async (key: string) => {
+          lookups[n]! += 1;
+          return t.app.gateway.findCharge(key);
+        },
+        charge: t.app.gateway.charge.bind(t.app.gateway),
+      });
+      const make = (n: number, store: typeof t.app.store) =>
+        new Reconciler({
+          store,
+          gateway: counting(n),
+          payments: t.app.payments,
+          clock: { now: () => Date.now() },
+          reconcileAfterMs: 400,
+          leaseMs: 300,
+        });
+      const a = make(0, t.app.store);
+      const b = make(1, second);
+      try {
+        // The app's own reconciler holds the lease until stopped: step it aside first.
+        await t.app.reconciler.stop();
+        await a.start(20);
+        await b.start(20);
+        assert.equal([a.active, b.active].filter(Boolean).length, 1, 'exactly one is active');
+        const [active, standby, standbyIndex] = a.active ? [a, b, 1] : [b, a, 0];
+        const stuck = `pay_LEASE${'0'.repeat(21)}`;
+        await insertProcessingCopy(t, stuck, Date.now() - 1000);
+        await sleep(300);
+        assert.equal(lookups[standbyIndex], 0, 'the standby asked the gateway nothing');
+        await active.stop();
+        const processing = `pay_LATER${'0'.repeat(21)}`;
+        await insertProcessingCopy(t, processing, Date.now() - 1000);
+        for (
+          let waited = 0;
+          (await findPayment(t.app.store.db, processing))?.status === 'processing';
+          waited += 50
+        ) {
+          assert.ok(waited < 5000, 'the standby took over and settled it');
+          await sleep(50);
+        }
+        assert.equal(standby.active, true);
+      } finally {
+        await a.stop();
+        await b.stop();
+        await second.close();
+      }
     });
   });
 }
