@@ -2,6 +2,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import { PaystreamError } from '../platform/errors.ts';
+import { clientErrorHandler, frameworkErrors, refuseConnect, requireHost } from './edge.ts';
 import { registerErrorHandling } from './errors.ts';
 import { errorSchema } from './schemas.ts';
 
@@ -26,7 +28,14 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     // One log line per request costs more than the request on the hot path; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // Ids are at most ~34 characters; a longer path parameter is refused (414) before routing.
+    maxParamLength: 200,
+    frameworkErrors,
+    clientErrorHandler,
+    http: { requireHostHeader: false },
   });
+  app.server.on('connect', refuseConnect);
+  app.addHook('onRequest', requireHost);
   const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
   const coercing = new Ajv({
     coerceTypes: 'array',
@@ -42,6 +51,24 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   // Only JSON bodies: anything else is a 415, not a body that fails validation.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
+  app.addHook('preValidation', async (request) => {
+    // PostgreSQL text cannot hold U+0000 (it fails the statement: a 500), and no identifier,
+    // amount or description needs it; refuse it anywhere a client can put text, as a 400.
+    for (const [part, value] of [
+      ['params', request.params],
+      ['query', request.query],
+      ['body', request.body],
+    ] as const) {
+      const at = nulAt(value);
+      if (at !== undefined) {
+        throw new PaystreamError(
+          'PAYSTREAM_VALIDATION',
+          `Invalid ${part === 'query' ? 'query parameter' : 'parameter'} ${at || part}: contains a NUL character`,
+          at || undefined,
+        );
+      }
+    }
+  });
   if (options.docs !== false) {
     await app.register(swagger, {
       openapi: {
@@ -58,6 +85,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     await app.register(swaggerUi, { routePrefix: '/docs' });
   }
   return app;
+}
+
+/**
+ * Where the first NUL character is in a parsed JSON value, as a Stripe-style parameter name
+ * (`metadata[order]`; '' for the value itself), or undefined when there is none.
+ */
+export function nulAt(value: unknown, name = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? name : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const childName = name === '' ? key : `${name}[${key}]`;
+    if (key.includes('\u0000')) return childName;
+    const found = nulAt(child, childName);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Sends a body that is already JSON text (a stored idempotent response is replayed byte for byte). */

@@ -21,6 +21,11 @@ export const errorCatalogue = {
     summary: 'The Idempotency-Key is empty, longer than 255 characters or not printable ASCII.',
   },
   PAYSTREAM_UNAUTHORIZED: { status: 401, summary: 'The secret key is missing, unknown or revoked.' },
+  PAYSTREAM_METHOD_NOT_ALLOWED: {
+    status: 405,
+    summary: 'The HTTP method is not served (CONNECT, for example).',
+  },
+  PAYSTREAM_REQUEST_TIMEOUT: { status: 408, summary: 'The request did not arrive in full in time.' },
   PAYSTREAM_NOT_FOUND: { status: 404, summary: 'No such object (for this merchant) or no such route.' },
   PAYSTREAM_IDEMPOTENCY_IN_FLIGHT: {
     status: 409,
@@ -32,10 +37,15 @@ export const errorCatalogue = {
     summary: 'The refund is larger than what is left to refund on the payment.',
   },
   PAYSTREAM_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the configured limit.' },
+  PAYSTREAM_URI_TOO_LONG: { status: 414, summary: 'A path parameter is longer than any id can be.' },
   PAYSTREAM_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
   PAYSTREAM_IDEMPOTENCY_MISMATCH: {
     status: 422,
     summary: 'This Idempotency-Key was used with a different request (method, path or body).',
+  },
+  PAYSTREAM_HEADERS_TOO_LARGE: {
+    status: 431,
+    summary: 'The request headers are larger than the server accepts.',
   },
   PAYSTREAM_NOT_READY: {
     status: 503,
