@@ -43,7 +43,7 @@ const oddValues: readonly unknown[] = [
   '👍🏽 e\u0301',
   '\uffff\ufffe',
   1e20,
-  99_999_999_999_999_999,
+  2 ** 60,
   -1e-7,
   'é'.repeat(300),
   [],
