@@ -892,6 +892,8 @@ async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<PhaseResu
         metadata: Record<string, string>;
       };
       const scope = {
+        merchantId: key.merchantId,
+        livemode: key.livemode,
         apiKeyId: key.id,
         key: `bench-${runId}-ref-${i}`,
         fingerprint: requestFingerprint('POST', '/v1/payments', parsed),

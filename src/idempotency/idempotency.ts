@@ -3,8 +3,15 @@ import { PaystreamError } from '../platform/errors.ts';
 import type { Database } from '../store/database.ts';
 import type { Store } from '../store/store.ts';
 
-/** Who sent the request and which key it carries: keys are scoped per API key. */
+/**
+ * Which key a request carries, and whose it is. Keys are scoped per merchant and mode (live/test),
+ * as Stripe scopes them per account: every API key of a merchant shares them, so a retry after a
+ * key rotation is still recognised, while test and live traffic never collide.
+ */
 export interface IdempotencyScope {
+  merchantId: string;
+  livemode: boolean;
+  /** The API key that sent it, recorded with the claim. */
   apiKeyId: string;
   key: string;
   fingerprint: string;
@@ -51,6 +58,8 @@ export async function beginIdempotency(
     .insertInto('idempotency_records')
     .values({
       api_key_id: scope.apiKeyId,
+      merchant_id: scope.merchantId,
+      livemode: scope.livemode ? 1 : 0,
       key: scope.key,
       fingerprint: scope.fingerprint,
       state: 'in_flight',
@@ -60,14 +69,15 @@ export async function beginIdempotency(
       created_at: now,
       completed_at: null,
     })
-    .onConflict((oc) => oc.columns(['api_key_id', 'key']).doNothing())
+    .onConflict((oc) => oc.columns(['merchant_id', 'livemode', 'key']).doNothing())
     .executeTakeFirst();
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'started' };
 
   const existing = await trx
     .selectFrom('idempotency_records')
     .select(['fingerprint', 'state', 'response_status', 'response_body'])
-    .where('api_key_id', '=', scope.apiKeyId)
+    .where('merchant_id', '=', scope.merchantId)
+    .where('livemode', '=', scope.livemode ? 1 : 0)
     .where('key', '=', scope.key)
     .executeTakeFirstOrThrow();
   if (existing.fingerprint !== scope.fingerprint) {

@@ -23,9 +23,11 @@ export function postgresPaymentWrites(
       // The payment row is inserted only if the key's claim was: both or neither.
       const inserted = await sql<{ id: string }>`
         WITH claim AS (
-          INSERT INTO idempotency_records (api_key_id, key, fingerprint, state, resource_id, created_at)
-          VALUES (${scope.apiKeyId}, ${scope.key}, ${scope.fingerprint}, 'in_flight', ${p.id}, ${p.createdAt})
-          ON CONFLICT (api_key_id, key) DO NOTHING
+          INSERT INTO idempotency_records
+            (api_key_id, merchant_id, livemode, key, fingerprint, state, resource_id, created_at)
+          VALUES (${scope.apiKeyId}, ${scope.merchantId}, ${scope.livemode ? 1 : 0}, ${scope.key},
+                  ${scope.fingerprint}, 'in_flight', ${p.id}, ${p.createdAt})
+          ON CONFLICT (merchant_id, livemode, key) DO NOTHING
           RETURNING resource_id
         )
         INSERT INTO payments (id, merchant_id, livemode, customer_id, amount, currency, payment_method,

@@ -31,6 +31,8 @@ function idempotencyScope(request: FastifyRequest): IdempotencyScope {
   const key = checkIdempotencyKey(request.headers['idempotency-key']);
   const path = request.url.split('?')[0]!;
   return {
+    merchantId: request.caller.merchantId,
+    livemode: request.caller.livemode,
     apiKeyId: request.caller.apiKeyId,
     key,
     fingerprint: requestFingerprint(request.method, path, request.body),

@@ -10,7 +10,10 @@ for (const dialect of dialects()) {
   describe(`Idempotency-Key semantics (${dialect})`, () => {
     let t: TestApp;
     before(async () => {
-      t = await startTestApp(dialect);
+      t = await startTestApp(dialect, {
+        PAYSTREAM_GATEWAY_TIMEOUT_MS: '300',
+        PAYSTREAM_RECONCILE_AFTER_MS: '400',
+      });
     });
     after(() => t.close());
 
@@ -71,13 +74,27 @@ for (const dialect of dialects()) {
       assert.equal(b.json.id, a.json.id);
     });
 
-    test('keys are scoped per API key', async () => {
+    test('keys are scoped per merchant and mode: a rotated API key still replays', async () => {
       const key = `scoped-${dialect}`;
       const mine = await t.post('/v1/payments', body, key);
-      const otherSecret = (await t.app.apiKeys.create({ name: 'second key' })).secret;
-      const theirs = await t.post('/v1/payments', body, key, otherSecret);
+      const merchantId = (await t.app.apiKeys.list()).find((k) => k.name === 'test')!.merchantId;
+      // Another key of the SAME merchant (a rotation): the same key is the same request.
+      const rotated = (await t.app.apiKeys.create({ merchantId, name: 'rotated' })).secret;
+      const again = await t.post('/v1/payments', body, key, rotated);
+      assert.equal(again.status, 200);
+      assert.equal(again.json.id, mine.json.id);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      const different = await t.post('/v1/payments', { ...body, amount: 999 }, key, rotated);
+      assert.equal(different.status, 422);
+      // Another merchant, or the same merchant's live key: not the same scope.
+      const otherMerchant = (await t.app.apiKeys.create({ name: 'another merchant' })).secret;
+      const theirs = await t.post('/v1/payments', body, key, otherMerchant);
       assert.equal(theirs.status, 200);
       assert.notEqual(theirs.json.id, mine.json.id);
+      const live = (await t.app.apiKeys.create({ merchantId, livemode: true, name: 'live' })).secret;
+      const liveAnswer = await t.post('/v1/payments', body, key, live);
+      assert.notEqual(liveAnswer.json.id, mine.json.id);
+      assert.notEqual(liveAnswer.headers['idempotent-replayed'], 'true');
     });
 
     test('a declined payment is replayed too, never charged again', async () => {
@@ -104,9 +121,12 @@ for (const dialect of dialects()) {
       assert.equal((await t.get(`/v1/payments/${p.id}`)).json.amount_refunded, 200);
     });
 
-    test('records are kept for the retention and then purged', async () => {
+    test('completed records are purged after the retention; in-flight ones are kept', async () => {
       const key = `purge-${dialect}`;
       await t.post('/v1/payments', body, key);
+      // A request whose outcome is not known yet: its key must outlive any purge.
+      const stuck = await t.post('/v1/payments', { ...body, payment_method: 'pm_card_paystream_timeout' });
+      assert.equal(stuck.json.status, 'processing');
       const now = Date.now();
       assert.equal(
         await purgeIdempotencyRecords(t.app.store, now - 24 * 3_600_000),
@@ -117,10 +137,14 @@ for (const dialect of dialects()) {
       assert.ok(purged >= 1);
       const left = await t.app.store.db
         .selectFrom('idempotency_records')
-        .select('key')
-        .where('key', '=', key)
+        .select(['key', 'state', 'resource_id'])
+        .where((eb) => eb.or([eb('key', '=', key), eb('resource_id', '=', stuck.json.id)]))
         .execute();
-      assert.equal(left.length, 0);
+      assert.deepEqual(
+        left.map((r) => [r.resource_id, r.state]),
+        [[stuck.json.id, 'in_flight']],
+        'the completed record went, the in-flight one stayed',
+      );
     });
 
     test('a POST without an Idempotency-Key, or with a bad one, is refused', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { migrationSets } from '../../src/app/migrations.ts';
 import { OutboxWriter } from '../../src/events/outbox.ts';
 import { systemClock } from '../../src/platform/clock.ts';
@@ -64,6 +64,7 @@ for (const dialect of dialects()) {
         'leases/0001_leases',
         'admin/0001_api_keys',
         'idempotency/0001_idempotency_records',
+        'idempotency/0002_scope_per_merchant_and_mode',
         'payments/0001_payments_and_refunds',
         'payments/0002_reconcile_backoff',
         'events/0001_outbox',
@@ -92,6 +93,13 @@ for (const dialect of dialects()) {
         await first.migrate();
         const id = ids.resource('pay');
         await first.transaction((trx) => trx.insertInto('payments').values(paymentRow(id)).execute());
+        // An API key and a key record of 0.1's shape (no merchant columns yet).
+        await first.transaction(async (trx) => {
+          await sql`INSERT INTO api_keys (id, merchant_id, livemode, secret_hash, redacted, name, created_at)
+                    VALUES ('key_legacy', 'acct_legacy', 0, 'hash', 'sk_test_...', NULL, 1)`.execute(trx);
+          await sql`INSERT INTO idempotency_records (api_key_id, key, fingerprint, state, resource_id, created_at)
+                    VALUES ('key_legacy', 'k1', 'f', 'in_flight', ${id}, 1)`.execute(trx);
+        });
         await first.transaction(async (trx) => {
           for (const set of legacySets) {
             await trx.schema.dropTable(`${set.name}_migrations`).execute();
@@ -103,6 +111,16 @@ for (const dialect of dialects()) {
         const applied = await reopened.migrate();
         for (const set of legacySets) assert.ok(applied.some((name) => name.startsWith(`${set.name}/0001_`)));
         assert.ok(applied.includes('payments/0002_reconcile_backoff'), 'later migrations apply on top');
+        const record = await reopened.db
+          .selectFrom('idempotency_records')
+          .select(['merchant_id', 'livemode', 'state'])
+          .where('key', '=', 'k1')
+          .executeTakeFirstOrThrow();
+        assert.deepEqual(
+          { ...record, livemode: Number(record.livemode) },
+          { merchant_id: 'acct_legacy', livemode: 0, state: 'in_flight' },
+          'an in-flight key record keeps working after the scope moved to merchant + mode',
+        );
         assert.equal(await reopened.ready(), true);
         assert.equal(await countPayments(reopened, id), 1);
         await reopened.close();
