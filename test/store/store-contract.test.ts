@@ -10,7 +10,7 @@ import type { Database } from '../../src/store/database.ts';
 import { TransactionDeadlineError } from '../../src/store/deadline.ts';
 import { leaseHolder, releaseLease, tryAcquireLease } from '../../src/store/leases/lease.ts';
 import { openStore } from '../../src/store/open.ts';
-import type { Dialect, Store } from '../../src/store/store.ts';
+import { type Dialect, type Store, toBigInt } from '../../src/store/store.ts';
 import { createTestDatabase, dialects, type TestDatabase } from '../support/dialects.ts';
 
 const ids = new IdGenerator();
@@ -284,17 +284,24 @@ for (const dialect of dialects()) {
       }
     });
 
-    test('amounts are exact 64-bit integers', async () => {
-      const id = ids.resource('pay');
-      await store.transaction((trx) =>
-        trx.insertInto('payments').values(paymentRow(id, 999_999_999_999)).execute(),
-      );
-      const row = await store.db
-        .selectFrom('payments')
-        .select('amount')
-        .where('id', '=', id)
-        .executeTakeFirstOrThrow();
-      assert.equal(BigInt(row.amount), 999_999_999_999n);
+    test('amounts are exact 64-bit integers, beyond what a double holds', async () => {
+      // 2^53 + 1 is the first integer a double cannot hold; 2^63 - 1 is bigint's largest.
+      for (const amount of [9_007_199_254_740_993n, 9_223_372_036_854_775_807n]) {
+        const id = ids.resource('pay');
+        await store.transaction((trx) =>
+          trx
+            .insertInto('payments')
+            .values({ ...paymentRow(id), amount: amount.toString() })
+            .execute(),
+        );
+        const row = await store.db
+          .selectFrom('payments')
+          .select(['amount', 'amount_refunded'])
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        assert.equal(toBigInt(row.amount), amount);
+        assert.equal(Number(row.amount_refunded), 0);
+      }
     });
 
     test('the database refuses a refund total above the amount, whatever the code does', async () => {

@@ -25,6 +25,17 @@ export class StoreBusyError extends Error {
 const busyRetryDelayMinMs = 1;
 const busyRetryDelayMaxMs = 25;
 
+/** Safe integers back to numbers; larger ones stay BigInt (a plain read would throw on them). */
+function exactIntegers(row: Record<string, unknown>): Record<string, unknown> {
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'bigint' && value <= maxSafe && value >= minSafe) row[key] = Number(value);
+  }
+  return row;
+}
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+const minSafe = -maxSafe;
+
 /**
  * Kysely's SQLite dialect expects a better-sqlite3-shaped database; this is the glue that gives it
  * Node's built-in `node:sqlite` instead, so the embedded mode needs no native build.
@@ -48,6 +59,9 @@ class NodeSqliteDatabase implements SqliteDatabase {
     let entry = this.#statements.get(sql);
     if (!entry) {
       const stmt = this.#db.prepare(sql);
+      // Exact 64-bit integers: read every INTEGER as a BigInt, then hand back a plain number when
+      // it fits one exactly (see exactIntegers), so only amounts beyond 2^53 stay BigInt.
+      stmt.setReadBigInts(true);
       entry = { stmt, reader: stmt.columns().length > 0 };
       if (this.#statements.size >= NodeSqliteDatabase.statementCacheMax) {
         const oldest = this.#statements.keys().next().value;
@@ -58,7 +72,7 @@ class NodeSqliteDatabase implements SqliteDatabase {
     const { stmt, reader } = entry;
     return {
       reader,
-      all: (parameters) => stmt.all(...(parameters as SQLInputValue[])),
+      all: (parameters) => stmt.all(...(parameters as SQLInputValue[])).map(exactIntegers),
       run: (parameters) => stmt.run(...(parameters as SQLInputValue[])),
       iterate: (parameters) => stmt.iterate(...(parameters as SQLInputValue[])),
     };
