@@ -131,6 +131,7 @@ class World {
   readonly apiPort: number;
   readonly gatewayUrl: string;
   readonly secret: string;
+  gateway: Proc;
   readonly #procs: Set<Proc>;
 
   private constructor(fields: {
@@ -139,6 +140,7 @@ class World {
     apiPort: number;
     gatewayUrl: string;
     secret: string;
+    gateway: Proc;
     procs: Set<Proc>;
   }) {
     this.dialect = fields.dialect;
@@ -146,6 +148,7 @@ class World {
     this.apiPort = fields.apiPort;
     this.gatewayUrl = fields.gatewayUrl;
     this.secret = fields.secret;
+    this.gateway = fields.gateway;
     this.#procs = fields.procs;
   }
 
@@ -174,7 +177,16 @@ class World {
     const secret = keys.stdout().trim();
     assert.match(secret, /^sk_\S+$/);
 
-    return new World({ dialect, db, apiPort, gatewayUrl, secret, procs });
+    return new World({ dialect, db, apiPort, gatewayUrl, secret, gateway, procs });
+  }
+
+  /** Starts the sandbox gateway again, on its port and its data file (after a kill -9). */
+  async restartGateway(): Promise<void> {
+    const port = new URL(this.gatewayUrl).port;
+    const gateway = spawnPaystream('gateway', ['gateway', '--port', port], World.baseEnv(this.db));
+    this.#procs.add(gateway);
+    await gateway.waitFor('stdout', /sandbox gateway on (http:\/\/\S+)/, startTimeoutMs);
+    this.gateway = gateway;
   }
 
   /** The environment of every child: this test's store and fast timings, nothing PAYSTREAM_* inherited. */
@@ -578,12 +590,81 @@ async function killUnderLoad(t: TestContext, dialect: Dialect): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Kill -9 of the sandbox gateway under load
+
+async function killGatewayUnderLoad(t: TestContext, dialect: Dialect): Promise<void> {
+  const world = await World.create(t, dialect);
+  await world.startApi();
+  const total = 120;
+  const requests = Array.from({ length: total }, (_, i) => ({
+    key: `gw-${i}-${randomUUID()}`,
+    body: visa(customers[i % customers.length]!, 300 + i),
+  }));
+  let answered = 0;
+  let killed: Promise<void> | undefined;
+  const first = new Map<string, Answer | { error: unknown }>();
+  await pool([...requests], 12, async (r) => {
+    first.set(r.key, await world.postPayment(r.key, r.body).catch((error: unknown) => ({ error })));
+    answered += 1;
+    if (answered === 40 && !killed) {
+      killed = (async () => {
+        await world.kill(world.gateway);
+        await sleep(700); // payments keep arriving while the gateway is gone
+        await world.restartGateway();
+      })();
+    }
+  });
+  await killed;
+  const processingAtEnd = [...first.values()].filter(
+    (a) => 'status' in a && a.json['status'] === 'processing',
+  );
+  t.diagnostic(
+    `${dialect}: ${processingAtEnd.length} of ${total} answered processing around the gateway's kill`,
+  );
+
+  // Every client retries until it has the final answer (409 while the reconciler has not settled it).
+  const finals = new Map<string, Answer>();
+  for (const r of requests) {
+    const started = Date.now();
+    for (;;) {
+      const answer = await world.postPayment(r.key, r.body);
+      if (answer.status === 200 && answer.json['status'] !== 'processing') {
+        finals.set(r.key, answer);
+        break;
+      }
+      assert.ok(
+        Date.now() - started < settleTimeoutMs,
+        `${r.key} never settled: ${JSON.stringify(answer.json)}`,
+      );
+      await sleep(100);
+    }
+  }
+  const paymentIds = new Set([...finals.values()].map((a) => String(a.json['id'])));
+  assert.equal(paymentIds.size, total, 'one payment per request');
+  for (const a of finals.values()) assert.equal(a.json['status'], 'succeeded');
+
+  const charges = gatewayCharges(world.db);
+  const chargedKeys = charges.map((c) => c.idempotency_key);
+  assert.equal(new Set(chargedKeys).size, chargedKeys.length, 'no payment charged twice');
+  assert.deepEqual(
+    new Set(chargedKeys),
+    paymentIds,
+    'every payment charged once, no charge without a payment',
+  );
+  const events = await outboxEvents(world.db);
+  assert.equal(events.length, total, 'one event per payment');
+  assert.deepEqual(new Set(events.map((e) => e.subject)), paymentIds);
+}
+
 for (const dialect of dialects()) {
   describe(`crash recovery (${dialect})`, () => {
     test('kill -9 after the gateway charged: the reconciler settles it, one charge, one event', (t) =>
       killAtFaultPoint(t, dialect, 'after_charge'));
     test('kill -9 before the gateway charged: the reconciler re-sends with the same key', (t) =>
       killAtFaultPoint(t, dialect, 'before_charge'));
+    test('kill -9 of the sandbox gateway under load: one charge and one event per payment', (t) =>
+      killGatewayUnderLoad(t, dialect));
     test('kill -9 at a random moment under load: retries converge, nothing doubled or lost', (t) =>
       killUnderLoad(t, dialect));
   });
