@@ -27,7 +27,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   } as const;
   app.get(
     '/health',
-    { schema: { summary: 'Liveness', tags: ['probes'], security: [], response: { 200: probe } } },
+    {
+      schema: {
+        summary: 'Liveness',
+        operationId: 'health',
+        description: 'Answers while the process runs; asks nothing of the store.',
+        tags: ['probes'],
+        security: [],
+        response: { 200: probe },
+      },
+    },
     async () => ({
       status: 'ok',
     }),
@@ -37,6 +46,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     {
       schema: {
         summary: 'Readiness: store reachable, migrations applied',
+        operationId: 'ready',
+        description: 'Answers 200 once the store answers and every migration is applied, else 503.',
         tags: ['probes'],
         response: { 200: probe },
       },

@@ -29,7 +29,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     // Ids are at most ~34 characters; a longer path parameter is refused (414) before routing.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     frameworkErrors,
     clientErrorHandler,
     http: { requireHostHeader: false },
@@ -72,12 +72,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   if (options.docs !== false) {
     await app.register(swagger, {
       openapi: {
+        // 3.1: its schemas are JSON Schema 2020-12, which the routes' schemas are written in
+        // (`type: ['string', 'null']`, `propertyNames`); 3.0 tools reject those.
+        openapi: '3.1.0',
         info: {
           title: 'paystream API',
           version: '1',
+          contact: { name: 'paystream maintainers' },
           description:
             'Idempotent payments with a transactional outbox. Every POST needs an Idempotency-Key.',
         },
+        servers: [{ url: '/', description: 'This paystream API' }],
+        tags: [
+          { name: 'payments', description: 'Payments: charge a payment method, list, retrieve.' },
+          { name: 'refunds', description: 'Refunds of succeeded payments.' },
+          { name: 'probes', description: 'Liveness and readiness, without a key.' },
+        ],
         components: { securitySchemes: { secretKey: { type: 'http', scheme: 'bearer' } } },
         security: [{ secretKey: [] }],
       },

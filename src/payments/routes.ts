@@ -53,6 +53,9 @@ export async function paymentRoutes(
     {
       schema: {
         summary: 'Create a payment: charge the payment method and record the outcome',
+        operationId: 'createPayment',
+        description:
+          'Charges the payment method through the gateway and records the outcome with its event, atomically. Needs an Idempotency-Key: a retry with the same key and body replays the first answer.',
         tags: ['payments'],
         headers: idempotencyKeyHeader,
         body: createPaymentBody,
@@ -94,6 +97,8 @@ export async function paymentRoutes(
     {
       schema: {
         summary: 'Retrieve a payment',
+        operationId: 'getPayment',
+        description: "The payment with this id, if it belongs to the caller's merchant.",
         tags: ['payments'],
         params: idParams,
         response: { 200: paymentSchema, ...errorResponses },
@@ -111,6 +116,9 @@ export async function paymentRoutes(
     {
       schema: {
         summary: 'List payments, newest first',
+        operationId: 'listPayments',
+        description:
+          "The merchant's payments, newest first, filtered by customer, status and creation time; page with starting_after.",
         tags: ['payments'],
         querystring: listPaymentsQuery,
         response: { 200: listSchema(paymentSchema), ...errorResponses },
@@ -144,6 +152,9 @@ export async function paymentRoutes(
     {
       schema: {
         summary: 'Refund a payment, fully or in part',
+        operationId: 'createRefund',
+        description:
+          'Refunds part or all of what is left to refund on a succeeded payment. Needs an Idempotency-Key.',
         tags: ['refunds'],
         headers: idempotencyKeyHeader,
         params: idParams,
@@ -168,6 +179,8 @@ export async function paymentRoutes(
     {
       schema: {
         summary: "List a payment's refunds, newest first",
+        operationId: 'listRefunds',
+        description: 'The refunds of one payment, newest first.',
         tags: ['refunds'],
         params: idParams,
         querystring: listRefundsQuery,
@@ -194,6 +207,8 @@ export async function paymentRoutes(
     {
       schema: {
         summary: 'Retrieve a refund',
+        operationId: 'getRefund',
+        description: "The refund with this id, if it belongs to the caller's merchant.",
         tags: ['refunds'],
         params: idParams,
         response: { 200: refundSchema, ...errorResponses },
