@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, type Transaction } from 'kysely';
 import type { Database } from '../database.ts';
-import { HandleGuard, TransactionDeadlineError, withDeadline } from '../deadline.ts';
+import { HandleGuard, SerialDeadline, TransactionDeadlineError } from '../deadline.ts';
 import { type MigrationSet, migrateToLatest, migrationsPending } from '../migrator.ts';
 import type { Store } from '../store.ts';
 import { openNodeSqlite } from './node-sqlite-dialect.ts';
@@ -49,7 +49,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
   readonly #writer: Kysely<DB>;
   #writerTurn: Promise<unknown> = Promise.resolve();
   readonly #groupCommitMax: number;
-  readonly #transactionDeadlineMs: number;
+  readonly #deadline: SerialDeadline;
   readonly #migrations: readonly MigrationSet[];
   #queue: Job<DB>[] = [];
   #flushScheduled = false;
@@ -62,7 +62,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     this.#writer = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: false }) });
     this.db = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: true }) });
     this.#groupCommitMax = options.groupCommitMax ?? 256;
-    this.#transactionDeadlineMs = options.transactionDeadlineMs ?? sqliteTransactionDeadlineMsDefault;
+    this.#deadline = new SerialDeadline(options.transactionDeadlineMs ?? sqliteTransactionDeadlineMsDefault);
     this.#migrations = options.migrations ?? [];
   }
 
@@ -110,7 +110,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
         const sp = await trx.savepoint('job').execute();
         const guard = new HandleGuard();
         try {
-          const value = await withDeadline(job.fn(sp.withPlugin(guard)), this.#transactionDeadlineMs);
+          const value = await this.#deadline.run(() => job.fn(sp.withPlugin(guard)));
           guard.revoke('its transaction callback has returned');
           await sp.releaseSavepoint('job').execute();
           outcomes.push({ ok: true, value });
@@ -157,6 +157,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     while (this.#flushing || this.#flushScheduled || this.#queue.length > 0) {
       await new Promise((r) => setImmediate(r));
     }
+    this.#deadline.close();
     await this.#withWriter(() => this.#writer.destroy());
     await this.db.destroy();
   }
