@@ -6,8 +6,11 @@
  *
  *   BENCH_WHATIF=auth-cache   ApiKeys.authenticate answers from a per-process cache (10 s), so a
  *                             request costs no api_keys lookup (one query and one pool checkout less).
+ *   BENCH_WHATIF=no-relay     The outbox relay never starts: what moving each event into the embedded
+ *                             log costs the API (the events stay in the outbox).
  */
 import { ApiKeys } from '../src/admin/api-keys.ts';
+import { OutboxRelay } from '../src/relay/outbox-relay.ts';
 
 const experiments = (process.env['BENCH_WHATIF'] ?? '').split(',').filter(Boolean);
 
@@ -22,6 +25,8 @@ for (const name of experiments) {
       cache.set(secret, { at: Date.now(), value });
       return value;
     };
+  } else if (name === 'no-relay') {
+    OutboxRelay.prototype.start = async () => undefined;
   } else {
     throw new Error(`bench/whatif.ts: unknown experiment "${name}"`);
   }

@@ -132,7 +132,7 @@ export async function purgeIdempotencyRecords(store: Store, olderThanMs: number)
     const deleted = await store.transaction(async (trx) => {
       const batch = await trx
         .selectFrom('idempotency_records')
-        .select(['api_key_id', 'key'])
+        .select(['merchant_id', 'livemode', 'key'])
         .where('state', '=', 'completed')
         .where('created_at', '<', olderThanMs)
         .limit(purgeBatchSizeMax)
@@ -140,7 +140,8 @@ export async function purgeIdempotencyRecords(store: Store, olderThanMs: number)
       for (const record of batch) {
         await trx
           .deleteFrom('idempotency_records')
-          .where('api_key_id', '=', record.api_key_id)
+          .where('merchant_id', '=', record.merchant_id)
+          .where('livemode', '=', record.livemode)
           .where('key', '=', record.key)
           .execute();
       }

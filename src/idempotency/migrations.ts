@@ -37,24 +37,43 @@ export const idempotencyMigrations: MigrationSet = {
     },
     '0002_scope_per_merchant_and_mode': {
       // Keys were scoped per API key; Stripe scopes them per account, so a client that retries
-      // after rotating its key is still protected. The old primary key stays (a duplicate under one
-      // API key is a duplicate under its merchant too); the unique index is the one claims use.
+      // after rotating its key is still protected. The primary key becomes (merchant_id, livemode,
+      // key): a table rebuild, the one way both SQLite and PostgreSQL change a primary key.
       async up(db: Kysely<unknown>) {
-        await db.schema.alterTable('idempotency_records').addColumn('merchant_id', 'text').execute();
-        await db.schema.alterTable('idempotency_records').addColumn('livemode', 'integer').execute();
-        // A one-time backfill of the records already there (kept 24 h at most): the only place the
-        // idempotency context reads another context's table, and only because those rows predate
-        // the columns.
-        await sql`UPDATE idempotency_records SET
-            merchant_id = (SELECT k.merchant_id FROM api_keys k WHERE k.id = idempotency_records.api_key_id),
-            livemode = (SELECT k.livemode FROM api_keys k WHERE k.id = idempotency_records.api_key_id)`.execute(
-          db,
-        );
         await db.schema
-          .createIndex('idempotency_records_scope')
-          .unique()
+          .createTable('idempotency_records_v2')
+          .addColumn('merchant_id', 'text', (c) => c.notNull())
+          .addColumn('livemode', 'integer', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('api_key_id', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('resource_id', 'text')
+          .addColumn('response_status', 'integer')
+          .addColumn('response_body', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('completed_at', 'bigint')
+          .addPrimaryKeyConstraint('idempotency_records_scope_pk', ['merchant_id', 'livemode', 'key'])
+          .execute();
+        // The records already there (24 h of them at most) take their scope from their API key: the
+        // one place the idempotency context reads another context's table, because those rows
+        // predate the columns. Every record has its key (keys are revoked, never deleted).
+        await sql`INSERT INTO idempotency_records_v2 (merchant_id, livemode, key, api_key_id, fingerprint, state,
+                    resource_id, response_status, response_body, created_at, completed_at)
+                  SELECT k.merchant_id, k.livemode, r.key, r.api_key_id, r.fingerprint, r.state, r.resource_id,
+                         r.response_status, r.response_body, r.created_at, r.completed_at
+                  FROM idempotency_records r JOIN api_keys k ON k.id = r.api_key_id`.execute(db);
+        await db.schema.dropTable('idempotency_records').execute();
+        await db.schema.alterTable('idempotency_records_v2').renameTo('idempotency_records').execute();
+        await db.schema
+          .createIndex('idempotency_records_created_at')
           .on('idempotency_records')
-          .columns(['merchant_id', 'livemode', 'key'])
+          .column('created_at')
+          .execute();
+        await db.schema
+          .createIndex('idempotency_records_resource')
+          .on('idempotency_records')
+          .column('resource_id')
           .execute();
       },
     },

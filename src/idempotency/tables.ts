@@ -1,11 +1,11 @@
 import type { Int64 } from '../store/database.ts';
 
 export interface IdempotencyRecordTable {
-  /** The API key that sent the first request (kept for the record; the scope is merchant + mode). */
+  /** A key's scope: one merchant in one mode (the primary key is merchant_id, livemode, key). */
+  merchant_id: string;
+  livemode: number;
+  /** The API key that sent the first request (kept for the record). */
   api_key_id: string;
-  /** The scope of a key: one merchant, in one mode. Null only in rows older than the column. */
-  merchant_id: string | null;
-  livemode: number | null;
   key: string;
   /** SHA-256 over method, path and canonical body. */
   fingerprint: string;
