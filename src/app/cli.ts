@@ -2,11 +2,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiKeys } from '../admin/api-keys.ts';
 import { startSandboxGateway } from '../gateway/sandbox/server.ts';
+import { LocalKafkaError } from '../local-kafka/jars.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ConfigError, loadConfig } from '../platform/config.ts';
 import { PaystreamError } from '../platform/errors.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
+import { kafkaCommand } from './kafka-command.ts';
 import { migrationSets } from './migrations.ts';
 import { startPaystream } from './paystream.ts';
 
@@ -20,6 +22,8 @@ Commands:
   keys list                  List API keys (redacted)
   keys revoke <key_id>       Revoke a key: it stops working at once
   gateway [--port N]         Run the sandbox gateway alone
+  kafka start|stop|status|fetch [--nodes 1|3] [--dir DIR] [--fresh]
+                             A local Apache Kafka (KRaft) from Maven Central, no Docker
 
 Configuration comes from PAYSTREAM_* environment variables: see README.md.`;
 
@@ -29,7 +33,8 @@ Configuration comes from PAYSTREAM_* environment variables: see README.md.`;
  * node:util's parseArgs refuses (an unknown option, a missing value).
  */
 export function isOperatorError(error: unknown): boolean {
-  if (error instanceof PaystreamError || error instanceof ConfigError) return true;
+  if (error instanceof PaystreamError || error instanceof ConfigError || error instanceof LocalKafkaError)
+    return true;
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
@@ -133,6 +138,9 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(`sandbox gateway on ${sandbox.url}\n`);
       return;
     }
+    case 'kafka':
+      await kafkaCommand(rest);
+      return;
     case undefined:
     case 'help':
     case '--help':
