@@ -8,14 +8,20 @@ import { ConfigError, loadConfig } from '../platform/config.ts';
 import { PaystreamError } from '../platform/errors.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
+import { tailEvents } from './events-tail.ts';
 import { kafkaCommand } from './kafka-command.ts';
 import { migrationSets } from './migrations.ts';
 import { startPaystream } from './paystream.ts';
+import { startRelay } from './relay-command.ts';
 
 const USAGE = `Usage: paystream <command>
 
 Commands:
   start                      Run paystream (embedded by default: SQLite + sandbox gateway, no servers)
+  api                        Run the API (and reconciler) without the outbox relay
+  relay                      Run the outbox relay alone (any number; one is active)
+  events tail [--type T] [--customer C]
+                             Print events as they reach the event log
   migrate                    Apply pending database migrations and exit
   keys create [--merchant acct_...] [--live] [--name NAME]
                              Create a secret API key (printed once)
@@ -79,6 +85,31 @@ export async function main(argv: string[]): Promise<void> {
         out.write(`\nYour first API key (shown once, keep it; \`paystream keys create\` makes more):\n\n`);
         out.write(`  ${app.firstKeySecret}\n\n`);
       }
+      return;
+    }
+    case 'api': {
+      const app = await startPaystream(config, { relay: false });
+      onSignal(app.close);
+      process.stdout.write(`paystream ${config.mode} mode: API on ${app.url} (no relay)\n`);
+      return;
+    }
+    case 'relay': {
+      const { close } = await startRelay(config);
+      onSignal(close);
+      process.stdout.write(`paystream relay: ${config.mode === 'embedded' ? 'embedded log' : 'Kafka'}\n`);
+      return;
+    }
+    case 'events': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { type: { type: 'string' }, customer: { type: 'string' } },
+      });
+      if (positionals[0] !== 'tail') fail('usage: paystream events tail [--type T] [--customer C]');
+      const stop = new AbortController();
+      process.on('SIGINT', () => stop.abort());
+      process.on('SIGTERM', () => stop.abort());
+      await tailEvents(config, { type: values.type, customer: values.customer }, process.stdout, stop.signal);
       return;
     }
     case 'migrate': {

@@ -13,10 +13,10 @@ import { IdGenerator } from '../platform/ids.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
-import { EmbeddedTransport } from '../transport/embedded/embedded-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { buildApi } from './api.ts';
 import { Closers } from './closers.ts';
+import { openEventLog } from './event-log.ts';
 import { migrationSets } from './migrations.ts';
 
 export interface Paystream {
@@ -26,7 +26,7 @@ export interface Paystream {
   apiKeys: ApiKeys;
   payments: PaymentService;
   reconciler: Reconciler;
-  /** The event log events are relayed to: the embedded log (embedded mode); undefined until Kafka is configured. */
+  /** The event log: the embedded log, Kafka (PAYSTREAM_KAFKA_BROKERS), or undefined (events wait in the outbox). */
   transport: Transport | undefined;
   relay: OutboxRelay | undefined;
   api: FastifyInstance;
@@ -43,6 +43,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Create and return a first API key when the store has none (the default, in both modes). */
   createFirstKey?: boolean;
+  /** Run the outbox relay in this process (the default; `paystream api` runs without it). */
+  relay?: boolean;
 }
 
 /**
@@ -103,22 +105,22 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     await reconciler.start(config.reconcileIntervalMs);
     closers.add(() => reconciler.stop());
 
-    // The embedded mode's event log is the store itself; the relay moves each outbox event into it.
-    let transport: Transport | undefined;
+    // The event log for the mode (the embedded log, Kafka, or none yet), and the relay that feeds it.
+    const transport = await openEventLog(config, store);
     let relay: OutboxRelay | undefined;
-    if (config.mode === 'embedded') {
-      const embedded = new EmbeddedTransport({ store, file: config.sqlitePath });
-      transport = embedded;
-      closers.add(() => embedded.close());
-      const outboxRelay = new OutboxRelay({
-        store,
-        transport: embedded,
-        clock,
-        onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
-      });
-      relay = outboxRelay;
-      await outboxRelay.start();
-      closers.add(() => outboxRelay.stop());
+    if (transport) {
+      closers.add(() => transport.close());
+      if (options.relay ?? true) {
+        const outboxRelay = new OutboxRelay({
+          store,
+          transport,
+          clock,
+          onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
+        });
+        relay = outboxRelay;
+        await outboxRelay.start();
+        closers.add(() => outboxRelay.stop());
+      }
     }
 
     const retentionMs = config.idempotencyRetentionHours * 3_600_000;

@@ -25,6 +25,11 @@ export interface Config {
   idempotencyRetentionHours: number;
   bodyLimitBytes: number;
   logLevel: string;
+  /** Kafka bootstrap brokers (host:port); empty: no Kafka (the embedded log, or events stay in the outbox). */
+  kafkaBrokers: string[];
+  kafkaPartitions: number;
+  kafkaReplicationFactor: number;
+  kafkaMinInsyncReplicas: number;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +84,26 @@ export const configVariables: readonly VariableDoc[] = [
     name: 'PAYSTREAM_LOG_LEVEL',
     default: 'info',
     description: 'pino level: fatal, error, warn, info, debug, trace or silent.',
+  },
+  {
+    name: 'PAYSTREAM_KAFKA_BROKERS',
+    default: '(unset: no Kafka)',
+    description: 'host:port,... of Kafka brokers: the relay publishes events there (with PostgreSQL).',
+  },
+  {
+    name: 'PAYSTREAM_KAFKA_PARTITIONS',
+    default: '6',
+    description: 'Partitions of the topics paystream creates: the most consumers of one group at work.',
+  },
+  {
+    name: 'PAYSTREAM_KAFKA_REPLICATION_FACTOR',
+    default: '1',
+    description: 'Copies of each partition (3 on a 3-broker cluster).',
+  },
+  {
+    name: 'PAYSTREAM_KAFKA_MIN_INSYNC_REPLICAS',
+    default: '1',
+    description: 'Copies an acks=all write needs (2 with a replication factor of 3).',
   },
 ];
 
@@ -137,7 +162,32 @@ export function loadConfig(env: Env = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`PAYSTREAM_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
   }
+  const kafkaBrokers = (env['PAYSTREAM_KAFKA_BROKERS'] ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  for (const broker of kafkaBrokers) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(broker)) {
+      throw new ConfigError(`PAYSTREAM_KAFKA_BROKERS must be host:port,... (got "${broker}")`);
+    }
+  }
+  if (kafkaBrokers.length > 0 && !databaseUrl) {
+    throw new ConfigError(
+      'PAYSTREAM_KAFKA_BROKERS needs PAYSTREAM_DATABASE_URL: the embedded mode (SQLite) keeps its own event log',
+    );
+  }
+  const kafkaReplicationFactor = integer(env, 'PAYSTREAM_KAFKA_REPLICATION_FACTOR', 1, 1, 10);
+  const kafkaMinInsyncReplicas = integer(env, 'PAYSTREAM_KAFKA_MIN_INSYNC_REPLICAS', 1, 1, 10);
+  if (kafkaMinInsyncReplicas > kafkaReplicationFactor) {
+    throw new ConfigError(
+      `PAYSTREAM_KAFKA_MIN_INSYNC_REPLICAS (${kafkaMinInsyncReplicas}) cannot exceed PAYSTREAM_KAFKA_REPLICATION_FACTOR (${kafkaReplicationFactor})`,
+    );
+  }
   return {
+    kafkaBrokers,
+    kafkaPartitions: integer(env, 'PAYSTREAM_KAFKA_PARTITIONS', 6, 1, 1000),
+    kafkaReplicationFactor,
+    kafkaMinInsyncReplicas,
     mode: databaseUrl ? 'distributed' : 'embedded',
     dataDir,
     databaseUrl,

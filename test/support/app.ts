@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Paystream, startPaystream } from '../../src/app/paystream.ts';
+import { type Paystream, type StartOptions, startPaystream } from '../../src/app/paystream.ts';
 import { startSandboxGateway } from '../../src/gateway/sandbox/server.ts';
 import { type Config, loadConfig } from '../../src/platform/config.ts';
 import type { Dialect } from '../../src/store/store.ts';
@@ -40,7 +40,11 @@ export interface TestApp {
  * paystream on a fresh database of the dialect, with the sandbox gateway started separately so a
  * test can count what the gateway charged. Settings can be overridden with PAYSTREAM_* values.
  */
-export async function startTestApp(dialect: Dialect, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  dialect: Dialect,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<TestApp> {
   const db = await createTestDatabase(dialect);
   const sandbox = await startSandboxGateway({
     file: path.join(db.dataDir, 'gateway.sqlite'),
@@ -57,7 +61,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     PAYSTREAM_RECONCILE_INTERVAL_MS: '3600000',
     ...env,
   });
-  const app = await startPaystream(config, { createFirstKey: false });
+  const app = await startPaystream(config, { createFirstKey: false, ...options });
   const { secret } = await app.apiKeys.create({ name: 'test' });
   let n = 0;
   const t: TestApp = {
