@@ -28,6 +28,9 @@ export interface KafkaTransportOptions {
   /** How long a member may go silent before the group gives its partitions to others. */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Tries of a failed request (a broker down, a leader moving) before it fails; spaced by retryDelayMs. */
+  retries?: number;
+  retryDelayMs?: number;
 }
 
 type StringMessage = Message<string, string, string, string>;
@@ -60,8 +63,17 @@ export class KafkaTransport implements Transport {
     return [...this.#options.brokers];
   }
 
+  /** Connection settings every client shares: enough retries to ride out a broker's failover. */
+  get #client() {
+    return {
+      bootstrapBrokers: this.#bootstrap,
+      retries: this.#options.retries ?? 20,
+      retryDelay: this.#options.retryDelayMs ?? 500,
+    };
+  }
+
   #adminClient(): Admin {
-    this.#admin ??= new Admin({ clientId: `${this.#clientId}-admin`, bootstrapBrokers: this.#bootstrap });
+    this.#admin ??= new Admin({ clientId: `${this.#clientId}-admin`, ...this.#client });
     return this.#admin;
   }
 
@@ -95,7 +107,7 @@ export class KafkaTransport implements Transport {
     if (records.length === 0) return;
     this.#producer ??= new Producer({
       clientId: `${this.#clientId}-producer`,
-      bootstrapBrokers: this.#bootstrap,
+      ...this.#client,
       serializers: stringSerializers,
       idempotent: true,
       acks: -1,
@@ -109,7 +121,7 @@ export class KafkaTransport implements Transport {
     const consumer = new Consumer({
       clientId: `${this.#clientId}-${options.group}-${randomUUID().slice(0, 8)}`,
       groupId: options.group,
-      bootstrapBrokers: this.#bootstrap,
+      ...this.#client,
       deserializers: stringDeserializers,
       autocommit: false,
       sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
