@@ -23,6 +23,8 @@ export async function tailEvents(
   signal: AbortSignal,
 ): Promise<void> {
   const store = openStore(config, migrationSets);
+  // It may start before any other process has migrated a fresh store.
+  await store.migrate();
   const transport = await openEventLog(config, store);
   if (!transport) {
     await store.close();
@@ -36,6 +38,9 @@ export async function tailEvents(
     startFrom: 'latest',
   });
   signal.addEventListener('abort', () => void subscription.close(), { once: true });
+  process.stderr.write(
+    `tailing events on ${transport.engine === 'kafka' ? 'Kafka' : 'the embedded log'} (Ctrl-C to stop)\n`,
+  );
   try {
     for await (const record of subscription) {
       const event = fromRecord(record);

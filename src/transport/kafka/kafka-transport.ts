@@ -35,6 +35,10 @@ export interface KafkaTransportOptions {
 
 type StringMessage = Message<string, string, string, string>;
 
+/** Times in a row a failed message stream is started again before the failure is the caller's. */
+const streamRestartsMax = 10;
+const streamRestartDelayMs = 1000;
+
 /** Kafka's "the topic already exists": ensureTopics leaves an existing topic as it is. */
 const topicAlreadyExists = 36;
 
@@ -127,15 +131,16 @@ export class KafkaTransport implements Transport {
       sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
     });
-    const stream = (await consumer.consume({
-      topics: [...options.topics],
-      autocommit: false,
-      mode: 'committed',
-      fallbackMode: options.startFrom,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
-    })) as MessagesStream<string, string, string, string>;
-    const subscription = new KafkaSubscription(consumer, stream, options, () =>
+    const consume = async () =>
+      (await consumer.consume({
+        topics: [...options.topics],
+        autocommit: false,
+        mode: 'committed',
+        fallbackMode: options.startFrom,
+        sessionTimeout: this.#options.sessionTimeoutMs ?? 10_000,
+        heartbeatInterval: this.#options.heartbeatIntervalMs ?? 1000,
+      })) as MessagesStream<string, string, string, string>;
+    const subscription = new KafkaSubscription(consumer, await consume(), consume, options, () =>
       this.#subscriptions.delete(subscription),
     );
     this.#subscriptions.add(subscription);
@@ -231,7 +236,8 @@ function hasErrorCode(error: unknown, code: number): boolean {
 /** One member of a consumer group on Kafka; the group shares the topics' partitions among its members. */
 class KafkaSubscription implements Subscription {
   readonly #consumer: Consumer<string, string, string, string>;
-  readonly #stream: MessagesStream<string, string, string, string>;
+  #stream: MessagesStream<string, string, string, string>;
+  readonly #consume: () => Promise<MessagesStream<string, string, string, string>>;
   readonly #onClosed: () => void;
   /** Handed out and not yet committed, per topic-partition, in offset order: commit goes through them. */
   readonly #pending = new Map<string, StringMessage[]>();
@@ -242,11 +248,13 @@ class KafkaSubscription implements Subscription {
   constructor(
     consumer: Consumer<string, string, string, string>,
     stream: MessagesStream<string, string, string, string>,
+    consume: () => Promise<MessagesStream<string, string, string, string>>,
     options: SubscribeOptions,
     onClosed: () => void,
   ) {
     this.#consumer = consumer;
     this.#stream = stream;
+    this.#consume = consume;
     this.#onClosed = onClosed;
     let held = this.assignments();
     consumer.on('consumer:group:join', () => {
@@ -261,26 +269,48 @@ class KafkaSubscription implements Subscription {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<TransportRecord> {
-    for await (const message of this.#stream as AsyncIterable<StringMessage>) {
-      // A Readable's iterator keeps reading while the stream is paused: hold the record here.
-      while (this.#resumed && !this.#closed) await this.#resumed.promise;
-      if (this.#closed) return;
-      const key = `${message.topic}:${message.partition}`;
-      const pending = this.#pending.get(key) ?? [];
-      pending.push(message);
-      this.#pending.set(key, pending);
-      const headers: Record<string, string> = {};
-      for (const [name, value] of message.headers) headers[String(name)] = String(value);
-      yield {
-        topic: message.topic,
-        partition: message.partition,
-        offset: message.offset,
-        key: message.key ?? '',
-        headers,
-        value: message.value ?? '',
-        timestamp: Number(message.timestamp),
-      };
+    for (let failures = 0; !this.#closed; ) {
+      try {
+        for await (const message of this.#stream as AsyncIterable<StringMessage>) {
+          failures = 0;
+          // A Readable's iterator keeps reading while the stream is paused: hold the record here.
+          while (this.#resumed && !this.#closed) await this.#resumed.promise;
+          if (this.#closed) return;
+          yield this.#handOut(message);
+        }
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        // The stream gave up (a broker died and its retries ran out before the leaders moved):
+        // consume again from the group's committed offsets. What was handed out and not committed
+        // comes again: at least once, as always.
+        failures += 1;
+        if (failures > streamRestartsMax) throw error;
+        this.#pending.clear();
+        await this.#stream.close().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, streamRestartDelayMs));
+        this.#stream = await this.#consume();
+        if (this.#resumed) this.#stream.pause();
+      }
     }
+  }
+
+  #handOut(message: StringMessage): TransportRecord {
+    const key = `${message.topic}:${message.partition}`;
+    const pending = this.#pending.get(key) ?? [];
+    pending.push(message);
+    this.#pending.set(key, pending);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of message.headers) headers[String(name)] = String(value);
+    return {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      key: message.key ?? '',
+      headers,
+      value: message.value ?? '',
+      timestamp: Number(message.timestamp),
+    };
   }
 
   async commit(record: Pick<TransportRecord, 'topic' | 'partition' | 'offset'>): Promise<void> {
