@@ -14,6 +14,7 @@ import { IdGenerator } from '../../src/platform/ids.ts';
 import { openStore } from '../../src/store/open.ts';
 import { KafkaTransport } from '../../src/transport/kafka/kafka-transport.ts';
 import { createTestDatabase, dialects } from '../support/dialects.ts';
+import { paymentSucceededEvent } from '../support/event-fixtures.ts';
 import { type Proc, spawnPaystream } from '../support/processes.ts';
 import { Reader } from '../transport/reader.ts';
 
@@ -22,30 +23,10 @@ if (!hasJava && process.env['PAYSTREAM_TEST_REQUIRE_KAFKA'] === '1') throw new E
 
 const eventsTotal = 10_000;
 const customers = 20;
-const merchant = `acct_${'0'.repeat(26)}`;
 
 /** A payment.succeeded whose amount is the customer's sequence number: order is readable on arrival. */
-function event(ids: IdGenerator, customer: number, sequence: number) {
-  const paymentId = ids.resource('pay');
-  return {
-    type: 'payment.succeeded' as const,
-    subject: paymentId,
-    partitionKey: `${merchant}/cus_${customer}`,
-    data: {
-      payment_id: paymentId,
-      merchant_id: merchant,
-      customer_id: `cus_${customer}`,
-      amount: sequence,
-      currency: 'usd',
-      payment_method: 'pm_card_visa',
-      description: null,
-      metadata: {},
-      livemode: false,
-      created: 1,
-      gateway_charge_id: `ch_${sequence}`,
-    },
-  };
-}
+const event = (ids: IdGenerator, customer: number, sequence: number) =>
+  paymentSucceededEvent(ids, `cus_${customer}`, sequence);
 
 async function relayKilledRepeatedly(t: TestContext): Promise<void> {
   const db = await createTestDatabase('postgres');

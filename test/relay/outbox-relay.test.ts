@@ -13,31 +13,12 @@ import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { EmbeddedTransport } from '../../src/transport/embedded/embedded-transport.ts';
 import { startTestApp } from '../support/app.ts';
+import { paymentSucceededEvent } from '../support/event-fixtures.ts';
 import { Reader } from '../transport/reader.ts';
 
 const ids = new IdGenerator();
 
-function paymentSucceeded(customer: string, n: number) {
-  const paymentId = ids.resource('pay');
-  return {
-    type: 'payment.succeeded' as const,
-    subject: paymentId,
-    partitionKey: `acct_${'0'.repeat(26)}/${customer}`,
-    data: {
-      payment_id: paymentId,
-      merchant_id: `acct_${'0'.repeat(26)}`,
-      customer_id: customer,
-      amount: 100 + n,
-      currency: 'usd',
-      payment_method: 'pm_card_visa',
-      description: null,
-      metadata: {},
-      livemode: false,
-      created: 1,
-      gateway_charge_id: `ch_${n}`,
-    },
-  };
-}
+const paymentSucceeded = (customer: string, n: number) => paymentSucceededEvent(ids, customer, 100 + n);
 
 describe('outbox relay to the embedded log', () => {
   let dir: string;

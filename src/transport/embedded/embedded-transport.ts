@@ -177,27 +177,21 @@ export class EmbeddedTransport implements Transport {
 
   /** The offset a position names in a topic, as of now. */
   async #resolve(trx: Transaction<Database>, topic: string, to: Position): Promise<bigint> {
-    if (to === 'earliest') {
-      const first = await trx
-        .selectFrom('event_log')
-        .select('offset')
-        .where('topic', '=', topic)
-        .orderBy('offset')
-        .limit(1)
-        .executeTakeFirst();
-      return first === undefined ? this.endOffset(trx, topic) : BigInt(first.offset);
-    }
     if (to === 'latest') return this.endOffset(trx, topic);
-    if ('offset' in to) return to.offset;
-    const first = await trx
-      .selectFrom('event_log')
-      .select('offset')
-      .where('topic', '=', topic)
-      .where('appended_at', '>=', to.timestamp)
-      .orderBy('offset')
-      .limit(1)
-      .executeTakeFirst();
-    return first === undefined ? this.endOffset(trx, topic) : BigInt(first.offset);
+    if (to !== 'earliest' && 'offset' in to) return to.offset;
+    return this.#firstOffset(trx, topic, to === 'earliest' ? undefined : to.timestamp);
+  }
+
+  /** The first retained offset (appended at or after `since`, when given); the end when there is none. */
+  async #firstOffset(
+    db: Store['db'] | Transaction<Database>,
+    topic: string,
+    since?: number,
+  ): Promise<bigint> {
+    let q = db.selectFrom('event_log').select('offset').where('topic', '=', topic);
+    if (since !== undefined) q = q.where('appended_at', '>=', since);
+    const first = await q.orderBy('offset').limit(1).executeTakeFirst();
+    return first === undefined ? this.endOffset(db, topic) : BigInt(first.offset);
   }
 
   async endOffset(db: Store['db'] | Transaction<Database>, topic: string): Promise<bigint> {
@@ -220,17 +214,7 @@ export class EmbeddedTransport implements Transport {
       .where('topic', '=', topic)
       .executeTakeFirst();
     const committed = committedRow === undefined ? null : BigInt(committedRow.next_offset);
-    let from = committed;
-    if (from === null) {
-      const first = await db
-        .selectFrom('event_log')
-        .select('offset')
-        .where('topic', '=', topic)
-        .orderBy('offset')
-        .limit(1)
-        .executeTakeFirst();
-      from = first === undefined ? end : BigInt(first.offset);
-    }
+    const from = committed ?? (await this.#firstOffset(db, topic));
     const lag = end > from ? end - from : 0n;
     return [{ topic, partition: 0, committed, end, lag }];
   }

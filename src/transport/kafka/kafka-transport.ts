@@ -100,7 +100,7 @@ export class KafkaTransport implements Transport {
       const metadata = await admin.metadata({ topics: topics.map((t) => t.name) });
       const ready = topics.every((t) => {
         const found = metadata.topics.get(t.name);
-        return found !== undefined && found.partitions.every((p) => p.leader >= 0);
+        return found?.partitions.every((p) => p.leader >= 0) ?? false;
       });
       if (ready || attempt >= 50) return;
       await new Promise((r) => setTimeout(r, 100));
@@ -327,11 +327,7 @@ class KafkaSubscription implements Subscription {
 
   pause(): void {
     if (this.#resumed) return;
-    let resolve = () => undefined as void;
-    const promise = new Promise<void>((r) => {
-      resolve = r;
-    });
-    this.#resumed = { promise, resolve };
+    this.#resumed = Promise.withResolvers<void>();
     this.#stream.pause();
   }
 
