@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, type Transaction } from 'kysely';
+import { Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../database.ts';
 import { HandleGuard, SerialDeadline, TransactionDeadlineError } from '../deadline.ts';
 import { type MigrationSet, migrateToLatest, migrationsPending } from '../migrator.ts';
@@ -139,10 +139,24 @@ export class SqliteStore<DB = Database> implements Store<DB> {
     });
   }
 
+  /**
+   * Kysely's migrator takes no lock on SQLite and runs each migration outside a transaction, so two
+   * processes starting on a fresh file would both apply the same migrations. All of it runs in ONE
+   * `BEGIN IMMEDIATE` transaction on the writer instead: the second process waits for the write lock,
+   * then finds everything applied. (SQLite's DDL is transactional.)
+   */
   migrate(): Promise<string[]> {
-    return this.#withWriter(() =>
-      migrateToLatest(this.#writer as Kysely<unknown>, 'sqlite', this.#migrations),
-    );
+    return this.#withWriter(async () => {
+      await sql`begin immediate`.execute(this.#writer);
+      try {
+        const applied = await migrateToLatest(this.#writer as Kysely<unknown>, 'sqlite', this.#migrations);
+        await sql`commit`.execute(this.#writer);
+        return applied;
+      } catch (error) {
+        await sql`rollback`.execute(this.#writer).catch(() => undefined);
+        throw error;
+      }
+    });
   }
 
   async ready(): Promise<boolean> {
