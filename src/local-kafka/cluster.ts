@@ -1,5 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -158,6 +167,12 @@ export class LocalKafka {
     if (kafka?.nodes.some((n) => isAlive(n.pid))) await kafka.stop();
     if (!kafka) {
       await LocalKafka.#stopStale(dir);
+      // Only ever wipe a cluster folder: a mistyped --dir must not erase someone's files.
+      if (existsSync(dir) && !existsSync(LocalKafka.stateFile(dir)) && readdirSync(dir).length > 0) {
+        throw new LocalKafkaError(
+          `${dir} is not empty and holds no Kafka cluster: choose an empty or new --dir`,
+        );
+      }
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
       const nodes: LocalKafkaNode[] = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -103,6 +103,13 @@ describe('a local Kafka from Maven Central, without Docker', { skip }, () => {
       `every ISR is back to 3:\n${described}`,
     );
     await kafka.stop();
+  });
+
+  test('a folder that is not empty and holds no cluster is refused, and left as it was', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'precious.txt'), 'keep me');
+    await assert.rejects(LocalKafka.start({ nodes: 1, dir }), /not empty and holds no Kafka cluster/);
+    assert.equal(readFileSync(path.join(dir, 'precious.txt'), 'utf8'), 'keep me');
   });
 
   test('without java on PATH the command says so, without a stack trace', () => {
