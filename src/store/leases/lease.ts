@@ -111,15 +111,17 @@ export class LeaseKeeper {
     if (this.#stopped) return;
     const now = this.#now();
     let won: boolean;
+    let renewed = false;
     try {
       won = await tryAcquireLease(this.#o.store, this.#o.name, this.#o.owner, now, this.#o.leaseMs);
+      renewed = won;
     } catch {
-      // The store did not answer: a held lease stands until it expires, no longer.
+      // The store did not answer: a held lease stands until it expires, no longer (not renewed).
       won = this.held;
     }
     if (this.#stopped) return;
     if (won) {
-      this.#expiresAt = Math.max(this.#expiresAt, now + this.#o.leaseMs);
+      if (renewed) this.#expiresAt = Math.max(this.#expiresAt, now + this.#o.leaseMs);
       if (!this.#held) {
         this.#held = true;
         try {
