@@ -1,13 +1,14 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, errorCatalogue, PaystreamError } from '../platform/errors.ts';
 
 /**
  * Errors that happen before a route runs, answered in paystream's error shape like every other:
  * Fastify's router refusals (`frameworkErrors`), what Node's HTTP parser rejects (`clientError`),
- * a request without Host, and CONNECT. A client branches on `error.code`, so none of them may
- * answer with another framework's body, or with none.
+ * a request without Host or with two, an unmet `Expect`, CONNECT, and a request that reaches a
+ * closing server. A client branches on `error.code`, so none of them may answer with another
+ * framework's body, or with none.
  */
 
 /** Fastify's `frameworkErrors` option: a malformed percent-encoding, an over-long path parameter. */
@@ -84,12 +85,54 @@ export function refuseConnect(_request: http.IncomingMessage, socket: Socket): v
   writeRawError(socket, new PaystreamError('PAYSTREAM_METHOD_NOT_ALLOWED', 'CONNECT is not served here.'));
 }
 
+/** Node answers an `Expect` other than 100-continue with an empty 417 of its own. */
+export function refuseExpectation(request: http.IncomingMessage, response: http.ServerResponse): void {
+  const error = new PaystreamError(
+    'PAYSTREAM_EXPECTATION_FAILED',
+    `Only "Expect: 100-continue" is supported, not "${request.headers.expect}".`,
+  );
+  const body = JSON.stringify(error.toJSON());
+  response.writeHead(error.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  response.end(body);
+}
+
 /**
- * HTTP/1.1 requires Host. Node's own check answers an empty 400, so it is turned off
- * (`requireHostHeader: false`) and done here instead, in paystream's shape.
+ * A request can still reach a closing server: pipelined, or on a keep-alive connection that was
+ * busy when the server began to close. Fastify's `return503OnClosing` answers it with its own body,
+ * so that option is off and this answers the same 503 in paystream's shape (Fastify still marks it
+ * `Connection: close`). NOT_READY is the code a load balancer already reads as "try another".
+ */
+export function refuseWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) {
+      throw new PaystreamError('PAYSTREAM_NOT_READY', 'This process is shutting down; retry the request.');
+    }
+  });
+}
+
+/**
+ * HTTP/1.1 requires exactly one Host (RFC 9112, 3.2: a server MUST answer 400 otherwise; two
+ * could route one way and be read another). Node's own check answers an empty 400, so it is turned
+ * off (`requireHostHeader: false`) and done here instead, in paystream's shape.
  */
 export async function requireHost(request: FastifyRequest): Promise<void> {
   if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
     throw new PaystreamError('PAYSTREAM_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.');
+  }
+  const raw = request.raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') hosts += 1;
+  if (hosts > 1) {
+    throw new PaystreamError(
+      'PAYSTREAM_BAD_REQUEST',
+      `A request has one Host header; this one has ${hosts}.`,
+    );
   }
 }

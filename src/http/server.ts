@@ -3,9 +3,18 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { PaystreamError } from '../platform/errors.ts';
-import { clientErrorHandler, frameworkErrors, refuseConnect, requireHost } from './edge.ts';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  refuseConnect,
+  refuseExpectation,
+  refuseWhileClosing,
+  requireHost,
+} from './edge.ts';
 import { registerErrorHandling } from './errors.ts';
+import { acceptOnlyUtf8Json } from './json-body.ts';
 import { errorSchema } from './schemas.ts';
+import { unstorableTextIn } from './text.ts';
 
 export interface HttpServerOptions {
   bodyLimitBytes: number;
@@ -27,7 +36,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     onConstructorPoisoning: 'error',
     // One log line per request costs more than the request on the hot path; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Still a 503 while closing, but in paystream's shape: see refuseWhileClosing.
+    return503OnClosing: false,
     // Ids are at most ~34 characters; a longer path parameter is refused (414) before routing.
     routerOptions: { maxParamLength: 200 },
     frameworkErrors,
@@ -35,6 +45,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     http: { requireHostHeader: false },
   });
   app.server.on('connect', refuseConnect);
+  app.server.on('checkExpectation', refuseExpectation);
+  refuseWhileClosing(app);
   app.addHook('onRequest', requireHost);
   const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
   const coercing = new Ajv({
@@ -50,27 +62,36 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   app.addSchema(errorSchema);
   // Only JSON bodies: anything else is a 415, not a body that fails validation.
   app.removeContentTypeParser('text/plain');
+  acceptOnlyUtf8Json(app);
   registerErrorHandling(app);
+  // Text the store cannot keep as sent (src/http/text.ts) is refused in one hook for every route,
+  // rather than by a `pattern` in each schema: a hook also covers object keys, parameters of
+  // routes without a schema, and every route added later, which a forgotten pattern would not.
   app.addHook('preValidation', async (request) => {
-    // PostgreSQL text cannot hold U+0000 (it fails the statement: a 500), and no identifier,
-    // amount or description needs it; refuse it anywhere a client can put text, as a 400.
     for (const [part, value] of [
       ['params', request.params],
       ['query', request.query],
       ['body', request.body],
     ] as const) {
-      const at = nulAt(value);
-      if (at !== undefined) {
+      const found = unstorableTextIn(value);
+      if (found) {
+        const param = found.param || undefined;
         throw new PaystreamError(
           'PAYSTREAM_VALIDATION',
-          `Invalid ${part === 'query' ? 'query parameter' : 'parameter'} ${at || part}: contains a NUL character`,
-          at || undefined,
+          `Invalid ${part === 'query' ? 'query parameter' : 'parameter'} ${param ?? part}: contains ${found.problem}`,
+          param,
         );
       }
     }
   });
   if (options.docs !== false) {
     await app.register(swagger, {
+      // Shared schemas become components named by their $id (`Error`), not `def-0`: generated
+      // clients name their types after these.
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) =>
+          typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`,
+      },
       openapi: {
         // 3.1: its schemas are JSON Schema 2020-12, which the routes' schemas are written in
         // (`type: ['string', 'null']`, `propertyNames`); 3.0 tools reject those.
@@ -95,22 +116,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     await app.register(swaggerUi, { routePrefix: '/docs' });
   }
   return app;
-}
-
-/**
- * Where the first NUL character is in a parsed JSON value, as a Stripe-style parameter name
- * (`metadata[order]`; '' for the value itself), or undefined when there is none.
- */
-export function nulAt(value: unknown, name = ''): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? name : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    const childName = name === '' ? key : `${name}[${key}]`;
-    if (key.includes('\u0000')) return childName;
-    const found = nulAt(child, childName);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }
 
 /** Sends a body that is already JSON text (a stored idempotent response is replayed byte for byte). */

@@ -2,11 +2,19 @@ import { amountMinorUnitsMax } from './currencies.ts';
 
 /** JSON schemas of the payments API: request bodies, query strings and response objects. */
 
+/**
+ * A metadata key is a name: no control character, quote or backslash. JSON writes those as escapes,
+ * and V8's JSON.parse in Node 24 can read a key ending in an escape as one ending in a backslash
+ * (nodejs/node#63785): a stored key with an escape could read back as another.
+ */
+const metadataKeyPattern = '^[^\\u0000-\\u001f"\\\\]+$';
+
 const metadata = {
   type: 'object',
-  description: 'Up to 50 string pairs, keys up to 40 characters, values up to 500.',
+  description:
+    'Up to 50 string pairs, keys up to 40 characters (no control character, quote or backslash), values up to 500.',
   maxProperties: 50,
-  propertyNames: { minLength: 1, maxLength: 40 },
+  propertyNames: { minLength: 1, maxLength: 40, pattern: metadataKeyPattern },
   additionalProperties: { type: 'string', maxLength: 500 },
 } as const;
 

@@ -39,6 +39,10 @@ export const errorCatalogue = {
   PAYSTREAM_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the configured limit.' },
   PAYSTREAM_URI_TOO_LONG: { status: 414, summary: 'A path parameter is longer than any id can be.' },
   PAYSTREAM_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
+  PAYSTREAM_EXPECTATION_FAILED: {
+    status: 417,
+    summary: 'The request has an Expect header other than 100-continue.',
+  },
   PAYSTREAM_IDEMPOTENCY_MISMATCH: {
     status: 422,
     summary: 'This Idempotency-Key was used with a different request (method, path or body).',
@@ -49,7 +53,7 @@ export const errorCatalogue = {
   },
   PAYSTREAM_NOT_READY: {
     status: 503,
-    summary: 'The store is unreachable or its migrations are not applied.',
+    summary: 'The store is unreachable, its migrations are not applied, or the process is shutting down.',
   },
   PAYSTREAM_INTERNAL: {
     status: 500,

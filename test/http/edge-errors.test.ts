@@ -6,7 +6,7 @@ import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
 
 /** Sends raw bytes to the API (no client library: most of these are requests no client would send). */
-async function raw(t: TestApp, request: string): Promise<{ status: number; body: string; closed: boolean }> {
+async function raw(t: TestApp, request: string): Promise<{ status: number; body: string; head: string }> {
   const port = Number(new URL(t.app.url).port);
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
@@ -20,9 +20,11 @@ async function raw(t: TestApp, request: string): Promise<{ status: number; body:
     );
     socket.on('error', reject);
     socket.on('close', () => {
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
-      const body = data.slice(data.indexOf('\r\n\r\n') + 4);
-      resolve({ status, body, closed: true });
+      // An interim answer (100 Continue) comes before the final one.
+      const final = data.replace(/^HTTP\/1\.1 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n/, '');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(final)?.[1] ?? 0);
+      const body = final.slice(final.indexOf('\r\n\r\n') + 4);
+      resolve({ status, body, head: data.slice(0, data.indexOf('\r\n\r\n') + 2) });
     });
   });
 }
@@ -87,6 +89,69 @@ describe('errors raised before routing have paystream’s shape', () => {
   test('CONNECT gets an answer: 405 PAYSTREAM_METHOD_NOT_ALLOWED', async () => {
     const res = await raw(t, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     assertPaystreamError(res, 405, 'PAYSTREAM_METHOD_NOT_ALLOWED');
+  });
+
+  test('two Host headers: 400 PAYSTREAM_BAD_REQUEST, as HTTP/1.1 requires', async () => {
+    const res = await raw(t, 'GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n');
+    assertPaystreamError(res, 400, 'PAYSTREAM_BAD_REQUEST');
+  });
+
+  test('an expectation other than 100-continue: 417 PAYSTREAM_EXPECTATION_FAILED', async () => {
+    const res = await raw(
+      t,
+      'GET /health HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n',
+    );
+    assertPaystreamError(res, 417, 'PAYSTREAM_EXPECTATION_FAILED');
+  });
+
+  test('Expect: 100-continue still works', async () => {
+    const body = '{}';
+    const res = await raw(
+      t,
+      `POST /v1/payments HTTP/1.1\r\nHost: x\r\n${auth()}Idempotency-Key: expect-1\r\nExpect: 100-continue\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    assert.match(res.head, /^HTTP\/1\.1 100 Continue\r\n/);
+    assertPaystreamError(res, 400, 'PAYSTREAM_VALIDATION');
+  });
+});
+
+describe('a request that arrives while the server shuts down', () => {
+  test('gets 503 PAYSTREAM_NOT_READY in paystream’s shape, and the connection is closed', async () => {
+    const t = await startTestApp('sqlite');
+    try {
+      const port = Number(new URL(t.app.url).port);
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let data = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk) => {
+        data += chunk;
+      });
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // The first request is routed but its body is still on the way, so the connection is busy
+      // (not idle) when the server starts to close: a second request can still arrive on it.
+      const body = '{}';
+      socket.write(
+        `POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.secret}\r\n` +
+          `Idempotency-Key: drain-1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const closing = t.app.api.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      socket.write(`${body}GET /health HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await closed;
+      await closing;
+      const second = data.slice(data.indexOf('HTTP/1.1', 1));
+      const res = {
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(second)?.[1] ?? 0),
+        body: second.slice(second.indexOf('\r\n\r\n') + 4),
+      };
+      assertPaystreamError(res, 503, 'PAYSTREAM_NOT_READY');
+      assert.match(second, /\r\nconnection: close\r\n/i);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -22,6 +22,16 @@ describe('the OpenAPI document at /docs/json', () => {
     await SwaggerParser.validate(structuredClone(doc) as never);
   });
 
+  test('names the shared error schema: components.schemas.Error, referenced by every error answer', () => {
+    const components = doc['components'] as { schemas: Record<string, { title?: string }> };
+    assert.deepEqual(Object.keys(components.schemas), ['Error']);
+    const paths = doc['paths'] as Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    const created = paths['/v1/payments']!['post']!.responses['400'] as {
+      content: { 'application/json': { schema: unknown } };
+    };
+    assert.deepEqual(created.content['application/json'].schema, { $ref: '#/components/schemas/Error' });
+  });
+
   test("has no error (nor warning) under Spectral's spectral:oas ruleset", async () => {
     const spectral = new Spectral();
     spectral.setRuleset({ extends: [[oas as never, 'recommended']] } as never);
