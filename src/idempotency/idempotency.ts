@@ -129,7 +129,7 @@ export const purgeBatchSizeMax = 1000;
 export async function purgeIdempotencyRecords(store: Store, olderThanMs: number): Promise<number> {
   let total = 0;
   for (;;) {
-    const deleted = await store.transaction(async (trx) => {
+    const { read, deleted } = await store.transaction(async (trx) => {
       const batch = await trx
         .selectFrom('idempotency_records')
         .select(['merchant_id', 'livemode', 'key'])
@@ -137,17 +137,24 @@ export async function purgeIdempotencyRecords(store: Store, olderThanMs: number)
         .where('created_at', '<', olderThanMs)
         .limit(purgeBatchSizeMax)
         .execute();
+      let deleted = 0;
       for (const record of batch) {
-        await trx
+        // The filters again, not the key alone: on PostgreSQL each statement sees what committed
+        // before it, so between the read and this delete another process may have purged the record
+        // and a client claimed the key afresh. That in-flight claim must stay.
+        const result = await trx
           .deleteFrom('idempotency_records')
           .where('merchant_id', '=', record.merchant_id)
           .where('livemode', '=', record.livemode)
           .where('key', '=', record.key)
-          .execute();
+          .where('state', '=', 'completed')
+          .where('created_at', '<', olderThanMs)
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
       }
-      return batch.length;
+      return { read: batch.length, deleted };
     });
     total += deleted;
-    if (deleted < purgeBatchSizeMax) return total;
+    if (read < purgeBatchSizeMax) return total;
   }
 }
