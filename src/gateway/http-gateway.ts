@@ -37,7 +37,6 @@ export class GatewayRejectedError extends Error {
 type Exchange = { status: number; text: string } | UnknownOutcome;
 
 const defaultConnections = 64;
-/** Answers that say "not now" rather than "you are wrong": the operation may be asked about later. */
 /**
  * Answers that say "not now" rather than "no": a timeout, rate limiting, and 409, which a real
  * gateway (Stripe) gives while another request with the same idempotency key is still in flight

@@ -78,5 +78,27 @@ export const paymentsMigrations: MigrationSet = {
         }
       },
     },
+    '0003_reconcile_due_index': {
+      // The reconciler's question (which stuck items are due, earliest first?) answered by an index
+      // in due order that holds the stuck rows alone: a row leaves it when it settles, so it stays
+      // small however large the table grows. The queries are in reconciler.ts (duePayments,
+      // dueRefunds) and must keep matching these expressions. It replaces the (status, updated_at)
+      // index of 0001, which only the reconciler used: that one cost a write on every payment,
+      // and SQLite's planner preferred it and then sorted every stuck row.
+      async up(db: Kysely<unknown>) {
+        for (const [table, stuck] of [
+          ['payments', 'processing'],
+          ['refunds', 'pending'],
+        ] as const) {
+          await db.schema
+            .createIndex(`${table}_reconcile_due`)
+            .on(table)
+            .expression(sql`coalesce(reconcile_next_at, updated_at)`)
+            .where(sql.ref('status'), '=', stuck)
+            .execute();
+          await db.schema.dropIndex(`${table}_status_updated`).ifExists().execute();
+        }
+      },
+    },
   }),
 };

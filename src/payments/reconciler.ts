@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
 import type { Gateway } from '../gateway/gateway.ts';
 import type { Clock } from '../platform/clock.ts';
+import type { Database } from '../store/database.ts';
 import { LeaseKeeper } from '../store/leases/lease.ts';
 import type { Store } from '../store/store.ts';
 import { paymentColumns, paymentFromRow, refundColumns, refundFromRow } from './repository.ts';
@@ -37,6 +39,50 @@ export interface ReconcileReport {
 /** The lease that makes one process's reconciler the active one. */
 export const reconcilerLeaseName = 'reconciler';
 
+/** Defaults of the limits in ReconcilerDeps. */
+export const reconcileBatchSizeMax = 100;
+export const reconcileBackoffBaseMs = 1000;
+export const reconcileBackoffMaxMs = 600_000;
+export const reconcileLeaseMs = 30_000;
+
+/**
+ * The `processing` payments due for a look, earliest due first. Written to be answered by the
+ * partial index `payments_reconcile_due` (payments migration 0003) alone: the status is a literal,
+ * not a parameter, so the index's `WHERE status = ...` still applies to a generic PostgreSQL plan of
+ * the prepared statement, and both the range and the order are the indexed expression. Otherwise
+ * every run would read and sort every stuck row to return the first 100, and be slowest when it
+ * matters most: after a gateway outage that left thousands stuck.
+ *
+ * `coalesce(reconcile_next_at, updated_at) <= now AND updated_at < cutoff` means "never tried and
+ * old enough, or tried and due again". A never-tried item ranks by its `updated_at`, so it comes
+ * before items that have already failed and fell due about when it did.
+ */
+export function duePayments(db: Kysely<Database>, now: number, cutoff: number, limit: number) {
+  return db
+    .selectFrom('payments')
+    .select(paymentColumns)
+    .select('reconcile_attempts')
+    .where('status', '=', sql.lit('processing'))
+    .where((eb) => eb(eb.fn.coalesce('reconcile_next_at', 'updated_at'), '<=', now))
+    .where('updated_at', '<', cutoff)
+    .orderBy((eb) => eb.fn.coalesce('reconcile_next_at', 'updated_at'))
+    .limit(limit);
+}
+
+/** The `pending` refunds due for a look, as duePayments (index `refunds_reconcile_due`). */
+export function dueRefunds(db: Kysely<Database>, now: number, cutoff: number, limit: number) {
+  return db
+    .selectFrom('refunds')
+    .innerJoin('payments', 'payments.id', 'refunds.payment_id')
+    .select(refundColumns.map((c) => `refunds.${c}` as const))
+    .select(['refunds.reconcile_attempts', 'payments.gateway_charge_id as charge_id'])
+    .where('refunds.status', '=', sql.lit('pending'))
+    .where((eb) => eb(eb.fn.coalesce('refunds.reconcile_next_at', 'refunds.updated_at'), '<=', now))
+    .where('refunds.updated_at', '<', cutoff)
+    .orderBy((eb) => eb.fn.coalesce('refunds.reconcile_next_at', 'refunds.updated_at'))
+    .limit(limit);
+}
+
 /**
  * Finishes payments left `processing` and refunds left `pending` by a lost gateway answer or a
  * crash. It never guesses: it asks the gateway what happened under the payment's idempotency key.
@@ -47,7 +93,8 @@ export const reconcilerLeaseName = 'reconciler';
  * An item that fails, or whose outcome the gateway still cannot tell, is tried again after a
  * backoff (doubling, with jitter, capped), recorded on its row; a run takes the items that are
  * due, oldest due first. So broken items, however many, never keep a healthy stuck payment from
- * its turn. Only one process reconciles at a time (a store lease); the others stand by.
+ * its turn. Once started, only one process reconciles at a time (a store lease); the others stand
+ * by, and a holder that loses the lease stops before its next item.
  */
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
@@ -55,15 +102,17 @@ export class Reconciler {
   readonly #lease: LeaseKeeper;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
+  /** Set by start(): from then on every run needs the lease. */
+  #leased = false;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
-    this.#batchSizeMax = deps.batchSizeMax ?? 100;
+    this.#batchSizeMax = deps.batchSizeMax ?? reconcileBatchSizeMax;
     this.#lease = new LeaseKeeper({
       store: deps.store,
       name: reconcilerLeaseName,
       owner: randomUUID(),
-      leaseMs: deps.leaseMs ?? 30_000,
+      leaseMs: deps.leaseMs ?? reconcileLeaseMs,
       now: () => deps.clock.now(),
     });
   }
@@ -73,10 +122,20 @@ export class Reconciler {
     return this.#lease.held;
   }
 
+  /**
+   * Once started, a run acts only while it holds the lease, checked before every item: a run can
+   * outlast the lease (100 gateway calls of up to the gateway timeout each), and when a stalled
+   * holder's lease has lapsed its successor is already at work. A reconciler that was never started
+   * (a test, a one-off run) acts alone by assumption.
+   */
+  #mayAct(): boolean {
+    return !this.#leased || this.#lease.held;
+  }
+
   /** The wait before attempt `attempts + 1` of an item. */
   #backoffMs(attempts: number): number {
-    const base = this.#deps.retryBackoffBaseMs ?? 1000;
-    const max = this.#deps.retryBackoffMaxMs ?? 600_000;
+    const base = this.#deps.retryBackoffBaseMs ?? reconcileBackoffBaseMs;
+    const max = this.#deps.retryBackoffMaxMs ?? reconcileBackoffMaxMs;
     const full = Math.min(max, base * 2 ** Math.min(attempts - 1, 30));
     return Math.round(full * (0.5 + 0.5 * (this.#deps.random ?? Math.random)()));
   }
@@ -102,17 +161,10 @@ export class Reconciler {
     const now = this.#deps.clock.now();
     const cutoff = now - this.#deps.reconcileAfterMs;
 
-    const stuckPayments = await store.db
-      .selectFrom('payments')
-      .select(paymentColumns)
-      .select('reconcile_attempts')
-      .where('status', '=', 'processing')
-      .where('updated_at', '<', cutoff)
-      .where((eb) => eb.or([eb('reconcile_next_at', 'is', null), eb('reconcile_next_at', '<=', now)]))
-      .orderBy((eb) => eb.fn.coalesce('reconcile_next_at', 'updated_at'))
-      .limit(this.#batchSizeMax)
-      .execute();
+    if (!this.#mayAct()) return report;
+    const stuckPayments = await duePayments(store.db, now, cutoff, this.#batchSizeMax).execute();
     for (const row of stuckPayments) {
+      if (!this.#mayAct()) return report;
       const postpone = () => this.#postpone('payments', row.id, Number(row.reconcile_attempts));
       await this.#isolated(report, `payment ${row.id}`, postpone, async () => {
         const payment = paymentFromRow(row);
@@ -137,20 +189,10 @@ export class Reconciler {
       });
     }
 
-    const stuckRefunds = await store.db
-      .selectFrom('refunds')
-      .innerJoin('payments', 'payments.id', 'refunds.payment_id')
-      .select(refundColumns.map((c) => `refunds.${c}` as const))
-      .select(['refunds.reconcile_attempts', 'payments.gateway_charge_id as charge_id'])
-      .where('refunds.status', '=', 'pending')
-      .where('refunds.updated_at', '<', cutoff)
-      .where((eb) =>
-        eb.or([eb('refunds.reconcile_next_at', 'is', null), eb('refunds.reconcile_next_at', '<=', now)]),
-      )
-      .orderBy((eb) => eb.fn.coalesce('refunds.reconcile_next_at', 'refunds.updated_at'))
-      .limit(this.#batchSizeMax)
-      .execute();
+    if (!this.#mayAct()) return report;
+    const stuckRefunds = await dueRefunds(store.db, now, cutoff, this.#batchSizeMax).execute();
     for (const row of stuckRefunds) {
+      if (!this.#mayAct()) return report;
       const postpone = () => this.#postpone('refunds', row.id, Number(row.reconcile_attempts));
       await this.#isolated(report, `refund ${row.id}`, postpone, async () => {
         const refund = refundFromRow(row);
@@ -194,9 +236,10 @@ export class Reconciler {
 
   /** Runs now, then every `intervalMs`, one run at a time, while this process holds the lease. */
   async start(intervalMs: number): Promise<void> {
+    this.#leased = true;
     await this.#lease.start();
     const tick = () => {
-      this.#running = (this.#lease.held ? this.runOnce() : Promise.resolve())
+      this.#running = this.runOnce()
         .catch((error) => this.#deps.onError?.(error))
         .finally(() => {
           this.#running = undefined;

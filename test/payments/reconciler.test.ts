@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CompiledQuery, sql } from 'kysely';
 import { migrationSets } from '../../src/app/migrations.ts';
-import { Reconciler } from '../../src/payments/reconciler.ts';
+import { duePayments, dueRefunds, Reconciler, reconcilerLeaseName } from '../../src/payments/reconciler.ts';
 import { findPayment } from '../../src/payments/repository.ts';
 import { openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { dialects } from '../support/dialects.ts';
 import { writtenEvents } from '../support/events.ts';
@@ -255,6 +257,238 @@ for (const dialect of dialects()) {
         await a.stop();
         await b.stop();
         await second.close();
+      }
+    });
+
+    test('a holder that stops renewing is replaced once its lease has expired; a standby does nothing meanwhile', async () => {
+      await t.app.reconciler.stop();
+      const second = openStore(
+        { databaseUrl: t.db.databaseUrl, sqlitePath: t.db.sqlitePath, databasePoolMax: 2 },
+        migrationSets,
+      );
+      // The holder's process "dies" (kill -9, or a frozen host): from then on its writes never
+      // happen and never return, so it neither renews nor releases the lease.
+      let holderDead = false;
+      let testOver = false;
+      const unanswered: Array<(error: Error) => void> = [];
+      const gone = () => new Error('the process is gone');
+      const own = t.app.store;
+      const dying: Store = {
+        dialect: own.dialect,
+        db: own.db,
+        transaction: (fn) => {
+          if (!holderDead) return own.transaction(fn);
+          if (testOver) return Promise.reject(gone());
+          return new Promise((_, reject) => unanswered.push(reject));
+        },
+        migrate: () => own.migrate(),
+        ready: () => own.ready(),
+        close: async () => {},
+      };
+      const lookups = [0, 0];
+      const make = (n: number, store: Store, intervalMs: number) => {
+        const reconciler = new Reconciler({
+          store,
+          gateway: {
+            ...t.app.gateway,
+            findCharge: async (key: string) => {
+              lookups[n]! += 1;
+              return t.app.gateway.findCharge(key);
+            },
+            charge: t.app.gateway.charge.bind(t.app.gateway),
+          },
+          payments: t.app.payments,
+          clock: { now: () => Date.now() },
+          reconcileAfterMs: 400,
+          leaseMs: 600,
+        });
+        return { reconciler, start: () => reconciler.start(intervalMs) };
+      };
+      // The holder runs once, at start (nothing is stuck yet); the standby tries every 20 ms.
+      const holder = make(0, dying, 3_600_000);
+      const standby = make(1, second, 20);
+      const leaseRow = () =>
+        own.db
+          .selectFrom('leases')
+          .select(['owner', 'expires_at'])
+          .where('name', '=', reconcilerLeaseName)
+          .executeTakeFirstOrThrow();
+      try {
+        await holder.start();
+        await standby.start();
+        assert.equal(holder.reconciler.active, true);
+        assert.equal(standby.reconciler.active, false);
+        await sleep(200);
+
+        const stuck = `pay_DEADHOLDER${'0'.repeat(16)}`;
+        await insertProcessingCopy(t, stuck, Date.now() - 1000);
+        assert.deepEqual(
+          await standby.reconciler.runOnce(),
+          { settled: 0, resent: 0, stillUnknown: 0, failed: 0 },
+          "a standby's run does nothing",
+        );
+        assert.deepEqual(lookups, [0, 0]);
+
+        // Die just after a renewal, so the lease has most of its length left.
+        const renewed = await leaseRow();
+        for (let waited = 0; (await leaseRow()).expires_at === renewed.expires_at; waited += 10) {
+          assert.ok(waited < 5000, 'the holder renews its lease');
+          await sleep(10);
+        }
+        holderDead = true;
+        const { owner, expires_at: expiresAt } = await leaseRow();
+
+        for (let waited = 0; !standby.reconciler.active; waited += 20) {
+          assert.ok(waited < 5000, 'the standby takes over');
+          await sleep(20);
+        }
+        assert.ok(Date.now() >= Number(expiresAt), 'not before the lease expired: it was never released');
+        assert.notEqual((await leaseRow()).owner, owner);
+        assert.equal(holder.reconciler.active, false, 'the dead holder no longer counts itself the holder');
+        for (let waited = 0; (await findPayment(own.db, stuck))?.status === 'processing'; waited += 20) {
+          assert.ok(waited < 5000, 'the new holder settles the stuck payment');
+          await sleep(20);
+        }
+        assert.equal(lookups[0], 0, 'the dead holder asked the gateway nothing');
+      } finally {
+        testOver = true;
+        for (const reject of unanswered) reject(gone());
+        await holder.reconciler.stop();
+        await standby.reconciler.stop();
+        await second.close();
+      }
+    });
+
+    test('a holder that loses the lease during a run stops before its next item', async () => {
+      await t.app.reconciler.stop();
+      const now = Date.now();
+      const stuck = [0, 1, 2].map((i) => `pay_MIDRUN${String(i).padStart(20, '0')}`);
+      for (const [i, id] of stuck.entries()) await insertProcessingCopy(t, id, now - 5000 + i);
+      const looked: string[] = [];
+      const reconciler = new Reconciler({
+        store: t.app.store,
+        gateway: {
+          ...t.app.gateway,
+          findCharge: async (key: string) => {
+            if (stuck.includes(key)) looked.push(key);
+            if (looked.length === 1 && key === stuck[0]) {
+              // While this lookup hangs, the lease lapses and another process takes it.
+              await t.app.store.transaction((trx) =>
+                trx
+                  .updateTable('leases')
+                  .set({ owner: 'another process', expires_at: Date.now() + 60_000 })
+                  .where('name', '=', reconcilerLeaseName)
+                  .execute(),
+              );
+              await sleep(400);
+            }
+            return t.app.gateway.findCharge(key);
+          },
+          charge: t.app.gateway.charge.bind(t.app.gateway),
+        },
+        payments: t.app.payments,
+        clock: { now: () => Date.now() },
+        reconcileAfterMs: 400,
+        leaseMs: 300,
+      });
+      try {
+        await reconciler.start(3_600_000);
+        for (let waited = 0; looked.length === 0; waited += 20) {
+          assert.ok(waited < 5000, 'the run starts');
+          await sleep(20);
+        }
+      } finally {
+        await reconciler.stop(); // waits for the run
+      }
+      assert.deepEqual(looked, [stuck[0]], 'nothing after the item during which the lease was lost');
+      const rest = await t.app.store.db
+        .selectFrom('payments')
+        .select(['status', 'reconcile_attempts'])
+        .where('id', 'in', stuck.slice(1))
+        .execute();
+      assert.deepEqual(
+        rest.map((r) => [r.status, Number(r.reconcile_attempts)]),
+        [
+          ['processing', 0],
+          ['processing', 0],
+        ],
+      );
+      await t.app.store.transaction(async (trx) => {
+        await trx.deleteFrom('leases').where('name', '=', reconcilerLeaseName).execute();
+        await trx.deleteFrom('payments').where('id', 'in', stuck.slice(1)).execute();
+      });
+    });
+
+    test('an item whose outcome was unknown is tried again when due, and settles', async () => {
+      const id = `pay_RETRY${'0'.repeat(21)}`;
+      const insertedAt = Date.now() - 1000;
+      await insertProcessingCopy(t, id, insertedAt);
+      let gatewayKnows = false;
+      let now = Date.now();
+      const reconciler = new Reconciler({
+        store: t.app.store,
+        gateway: {
+          ...t.app.gateway,
+          findCharge: async (key: string) =>
+            key === id && !gatewayKnows
+              ? { status: 'unknown' as const, reason: 'the processor is down' }
+              : t.app.gateway.findCharge(key),
+          charge: t.app.gateway.charge.bind(t.app.gateway),
+        },
+        payments: t.app.payments,
+        clock: { now: () => now },
+        reconcileAfterMs: 400,
+        retryBackoffBaseMs: 10_000,
+        random: () => 0,
+      });
+      const row = () =>
+        t.app.store.db
+          .selectFrom('payments')
+          .select(['status', 'updated_at', 'reconcile_attempts', 'reconcile_next_at'])
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+
+      assert.equal((await reconciler.runOnce()).stillUnknown, 1);
+      const postponed = await row();
+      assert.equal(Number(postponed.reconcile_attempts), 1);
+      assert.equal(Number(postponed.reconcile_next_at), now + 5000, 'half the base wait (jitter 0)');
+      assert.equal(Number(postponed.updated_at), insertedAt, 'the bookkeeping leaves updated_at alone');
+
+      gatewayKnows = true;
+      assert.equal((await reconciler.runOnce()).settled, 0, 'not due yet');
+      now += 5000;
+      const report = await reconciler.runOnce();
+      assert.equal(report.settled, 1, 'due: settled through the same conditional write');
+      assert.equal((await row()).status, 'succeeded');
+      assert.equal((await eventsAbout(t, id)).length, 1);
+    });
+
+    test("the reconciler's queries read the due index, already in due order", async () => {
+      const planOf = async (query: { compile(): CompiledQuery }) => {
+        const compiled = query.compile();
+        const explain = (prefix: string) =>
+          CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]);
+        if (dialect === 'sqlite') {
+          const { rows } = await t.app.store.db.executeQuery<{ detail: string }>(
+            explain('EXPLAIN QUERY PLAN '),
+          );
+          return rows.map((r) => r.detail).join('\n');
+        }
+        // The test tables are tiny: without this PostgreSQL would rightly scan them whole.
+        return t.app.store.transaction(async (trx) => {
+          await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+          const { rows } = await trx.executeQuery<{ 'QUERY PLAN': string }>(explain('EXPLAIN '));
+          return rows.map((r) => r['QUERY PLAN']).join('\n');
+        });
+      };
+      const now = Date.now();
+      for (const [table, query] of [
+        ['payments', duePayments(t.app.store.db, now, now - 400, 100)],
+        ['refunds', dueRefunds(t.app.store.db, now, now - 400, 100)],
+      ] as const) {
+        const plan = await planOf(query);
+        assert.match(plan, new RegExp(`\\b${table}_reconcile_due\\b`), plan);
+        assert.doesNotMatch(plan, /TEMP B-TREE|Sort/, plan);
       }
     });
   });

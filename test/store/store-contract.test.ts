@@ -67,6 +67,7 @@ for (const dialect of dialects()) {
         'idempotency/0002_scope_per_merchant_and_mode',
         'payments/0001_payments_and_refunds',
         'payments/0002_reconcile_backoff',
+        'payments/0003_reconcile_due_index',
         'events/0001_outbox',
         'event_log/0001_event_log',
       ]);
