@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -6,26 +6,30 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkJava, ensureKafkaJars, LocalKafkaError } from './jars.ts';
+import { promisify } from 'node:util';
+import { LocalKafkaError } from './errors.ts';
+import { ensureKafkaJars } from './jars.ts';
+import { pickPorts } from './ports.ts';
+import { checkJava } from './prerequisites.ts';
+import { isRunning, signal, waitForExit } from './processes.ts';
+import { log4jProperties, type NodeAddress, nodeProperties } from './properties.ts';
 
 /**
  * Apache Kafka on this machine without Docker: one KRaft node (broker + controller) or three, on
  * 127.0.0.1, from the jars `ensureKafkaJars` assembles. Each node runs as a detached JVM, so the
- * cluster outlives the `paystream kafka start` that started it; the PIDs and ports are kept in
+ * cluster outlives the `paystream kafka start` that started it; its PIDs and ports are kept in
  * `<dir>/cluster.json` for `stop` and `status`. Tests use the same API and kill or restart nodes.
  */
 
-export interface LocalKafkaNode {
-  id: number;
-  port: number;
-  controllerPort: number;
-  dir: string;
+export interface LocalKafkaNode extends NodeAddress {
+  /** The node's console output and log4j log, started anew at each launch. */
   logFile: string;
   pid: number | undefined;
 }
@@ -37,95 +41,82 @@ interface ClusterState {
 }
 
 export interface LocalKafkaOptions {
+  /** Default: as many as the cluster already in `dir` has, else 1. */
   nodes?: 1 | 3;
   /** The cluster's directory: data, logs and cluster.json. */
   dir: string;
-  /** Where the jars are cached (default ~/.cache/paystream/kafka-<version>). */
+  /** Where the jars are cached (default $KAFKA_JARS_DIR, else ~/.cache/paystream/kafka-<version>). */
   jarsDir?: string;
-  /** Wipe the data of an existing cluster in `dir` and format anew. */
+  /** Wipe the data of the cluster in `dir` and format anew. */
   fresh?: boolean;
+}
+
+export interface LocalKafkaNodeStatus {
+  id: number;
+  port: number;
+  pid: number | undefined;
+  running: boolean;
+  logFile: string;
 }
 
 /** How long a node may take to say it started; a cold JVM on 2 busy cores needs a while. */
 const readyTimeoutMs = 90_000;
-/** How long `stop` waits for a node to exit after SIGTERM before SIGKILL. */
+const readyPollMs = 100;
+/** How long a node may take to shut down after SIGTERM before it gets SIGKILL. */
 const stopTimeoutMs = 20_000;
+/** How long the kernel may take to remove a process after SIGKILL. */
+const killTimeoutMs = 10_000;
+/** How much of a node's log an error about it quotes. */
+const logTailChars = 3000;
 const heapMax = '-Xmx512m';
+/** What `start` creates in its directory, and all that `--fresh` removes. */
+const ownEntry = /^(cluster\.json|log4j2\.properties|node-\d+)$/;
 
-function isAlive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
+const execFileAsync = promisify(execFile);
+
+function propertiesFile(node: NodeAddress): string {
+  return path.join(node.dir, 'node.properties');
+}
+
+function isUp(node: LocalKafkaNode): boolean {
+  return isRunning(node.pid, propertiesFile(node));
+}
+
+function logTail(node: LocalKafkaNode): string {
+  return existsSync(node.logFile) ? readFileSync(node.logFile, 'utf8').slice(-logTailChars) : '(no log)';
+}
+
+/** A Kafka tool from the jars (StorageTool), its failure an operator's error with its output. */
+async function runTool(libs: string, args: string[]): Promise<string> {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+    const { stdout } = await execFileAsync('java', ['-cp', `${libs}/*`, ...args], { encoding: 'utf8' });
+    return stdout;
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new LocalKafkaError(`${args.slice(0, 2).join(' ')} failed:\n${`${stdout}${stderr}`.trim()}`);
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
+/**
+ * `start` formats a directory only if it is empty or holds nothing but a cluster of ours: it must
+ * never wipe what a mistyped `--dir` points at.
+ */
+function assertOwnDirectory(dir: string): void {
+  if (!existsSync(dir)) return;
+  const foreign = readdirSync(dir).filter((entry) => !ownEntry.test(entry));
+  if (foreign.length > 0) {
+    throw new LocalKafkaError(
+      `${dir} is not empty (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and ` +
+        'holds no local Kafka cluster: choose an empty or new --dir',
+    );
+  }
 }
 
-function storageTool(libs: string, args: string[]): string {
-  return execFileSync('java', ['-cp', `${libs}/*`, 'kafka.tools.StorageTool', ...args], { encoding: 'utf8' });
-}
-
-function nodeProperties(node: LocalKafkaNode, all: LocalKafkaNode[]): string {
-  const replicas = all.length;
-  const minIsr = Math.min(2, replicas);
-  return [
-    'process.roles=broker,controller',
-    `node.id=${node.id}`,
-    `controller.quorum.voters=${all.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')}`,
-    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    `log.dirs=${path.join(node.dir, 'data')}`,
-    // The defaults assume three brokers: without these, a single node never forms a consumer group.
-    `offsets.topic.replication.factor=${replicas}`,
-    `transaction.state.log.replication.factor=${replicas}`,
-    `transaction.state.log.min.isr=${minIsr}`,
-    `share.coordinator.state.topic.replication.factor=${replicas}`,
-    `share.coordinator.state.topic.min.isr=${minIsr}`,
-    `default.replication.factor=${replicas}`,
-    `min.insync.replicas=${minIsr}`,
-    // A dead broker is noticed (and its partitions led elsewhere) in seconds, not the default 9 s.
-    'broker.session.timeout.ms=3000',
-    'broker.heartbeat.interval.ms=500',
-    // A group forms at once instead of waiting 3 s for more members: tests and demos start fast.
-    'group.initial.rebalance.delay.ms=0',
-    // paystream creates its topics with the partitions and replication it wants.
-    'auto.create.topics.enable=false',
-    '',
-  ].join('\n');
-}
-
-function log4jProperties(): string {
-  return [
-    'rootLogger.level=INFO',
-    'rootLogger.appenderRef.stdout.ref=STDOUT',
-    'appender.stdout.type=Console',
-    'appender.stdout.name=STDOUT',
-    'appender.stdout.layout.type=PatternLayout',
-    'appender.stdout.layout.pattern=[%d] %p %m (%c)%n',
-    // The request log and the state change log are chatty and say nothing an operator needs here.
-    'logger.request.name=kafka.request.logger',
-    'logger.request.level=WARN',
-    'logger.state.name=state.change.logger',
-    'logger.state.level=WARN',
-    '',
-  ].join('\n');
+function removeOwnEntries(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir)) {
+    if (ownEntry.test(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
+  }
 }
 
 export class LocalKafka {
@@ -138,80 +129,110 @@ export class LocalKafka {
   }
 
   static stateFile(dir: string): string {
-    return path.join(dir, 'cluster.json');
+    return path.join(path.resolve(dir), 'cluster.json');
   }
 
-  /** The cluster described in `dir`, if one was ever started there. */
+  /** The cluster described in `dir`, if one was ever formatted there. */
   static open(dir: string): LocalKafka | undefined {
     const file = LocalKafka.stateFile(dir);
     if (!existsSync(file)) return undefined;
-    return new LocalKafka(dir, JSON.parse(readFileSync(file, 'utf8')) as ClusterState);
+    let state: ClusterState;
+    try {
+      state = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+    } catch (error) {
+      throw new LocalKafkaError(`${file} is unreadable (${(error as Error).message}); start with --fresh`);
+    }
+    return new LocalKafka(path.resolve(dir), state);
   }
 
   /**
    * Starts the cluster in `dir`: formats it on first use (or with `fresh`), starts every node that
-   * is not running, and resolves once every node is ready. A cluster already running is returned as is.
+   * is not running, and resolves once every node is ready. A cluster already running is returned as
+   * is. If a node does not come up, every node this call started is stopped again.
    */
   static async start(options: LocalKafkaOptions): Promise<{ kafka: LocalKafka; alreadyRunning: boolean }> {
-    checkJava();
-    const libs = ensureKafkaJars(options.jarsDir);
     const dir = path.resolve(options.dir);
-    let kafka = options.fresh ? undefined : LocalKafka.open(dir);
-    const wanted = options.nodes ?? kafka?.nodes.length ?? 1;
-    if (kafka && kafka.nodes.length !== wanted) {
+    if (options.nodes !== undefined && options.nodes !== 1 && options.nodes !== 3) {
+      throw new LocalKafkaError(`a local Kafka has 1 or 3 nodes (not ${options.nodes})`);
+    }
+    let existing: LocalKafka | undefined;
+    try {
+      existing = LocalKafka.open(dir);
+    } catch (error) {
+      if (!options.fresh) throw error;
+    }
+    const count = options.nodes ?? existing?.nodes.length ?? 1;
+    if (existing && !options.fresh && existing.nodes.length !== count) {
       throw new LocalKafkaError(
-        `${dir} holds a ${kafka.nodes.length}-node cluster; stop it and start with --fresh for ${wanted} nodes`,
+        `${dir} holds a ${existing.nodes.length}-node cluster; start it with --fresh to replace it with ${count} node(s)`,
       );
     }
-    if (kafka?.nodes.every((n) => isAlive(n.pid))) return { kafka, alreadyRunning: true };
-    if (kafka?.nodes.some((n) => isAlive(n.pid))) await kafka.stop();
-    if (!kafka) {
-      await LocalKafka.#stopStale(dir);
-      // Only ever wipe a cluster folder: a mistyped --dir must not erase someone's files.
-      if (existsSync(dir) && !existsSync(LocalKafka.stateFile(dir)) && readdirSync(dir).length > 0) {
-        throw new LocalKafkaError(
-          `${dir} is not empty and holds no Kafka cluster: choose an empty or new --dir`,
-        );
-      }
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-      const nodes: LocalKafkaNode[] = [];
-      for (let id = 1; id <= wanted; id += 1) {
-        const nodeDir = path.join(dir, `node-${id}`);
-        nodes.push({
-          id,
-          port: await freePort(),
-          controllerPort: await freePort(),
-          dir: nodeDir,
-          logFile: path.join(nodeDir, 'kafka.log'),
-          pid: undefined,
-        });
-      }
-      const clusterId = storageTool(libs, ['random-uuid']).trim();
-      writeFileSync(path.join(dir, 'log4j2.properties'), log4jProperties());
-      for (const node of nodes) {
-        mkdirSync(node.dir, { recursive: true });
-        const props = path.join(node.dir, 'node.properties');
-        writeFileSync(props, nodeProperties(node, nodes));
-        storageTool(libs, ['format', '-t', clusterId, '-c', props]);
-      }
-      kafka = new LocalKafka(dir, { clusterId, libs, nodes });
+    if (!existing) assertOwnDirectory(dir);
+    if (existing && !options.fresh && existing.nodes.every(isUp)) {
+      return { kafka: existing, alreadyRunning: true };
     }
-    kafka.#state.libs = libs;
-    for (const node of kafka.nodes) kafka.#launch(node);
-    kafka.#save();
-    await Promise.all(kafka.nodes.map((n) => kafka.#waitReady(n)));
+    checkJava();
+    const libs = ensureKafkaJars(options.jarsDir);
+    let kafka: LocalKafka;
+    if (existing && !options.fresh) {
+      kafka = existing;
+      kafka.#state.libs = libs;
+    } else {
+      await existing?.stop();
+      kafka = await LocalKafka.#format(dir, count, libs);
+    }
+    const launched = kafka.nodes.filter((node) => !isUp(node));
+    try {
+      for (const node of launched) kafka.#launch(node);
+      kafka.#save();
+      await Promise.all(launched.map((node) => kafka.#waitReady(node)));
+    } catch (error) {
+      await kafka.#stopNodes(launched);
+      throw error;
+    }
     return { kafka, alreadyRunning: false };
   }
 
-  /** A cluster.json left by a crashed run may name JVMs that still run: stop them before wiping. */
-  static async #stopStale(dir: string): Promise<void> {
-    const stale = LocalKafka.open(dir);
-    if (stale) await stale.stop();
+  /** Fresh data directories for `count` nodes, one cluster id for all, formatted by Kafka's StorageTool. */
+  static async #format(dir: string, count: number, libs: string): Promise<LocalKafka> {
+    removeOwnEntries(dir);
+    mkdirSync(dir, { recursive: true });
+    const ports = await pickPorts(count * 2);
+    const nodes: LocalKafkaNode[] = [];
+    for (let id = 1; id <= count; id += 1) {
+      const nodeDir = path.join(dir, `node-${id}`);
+      nodes.push({
+        id,
+        port: ports[2 * id - 2]!,
+        controllerPort: ports[2 * id - 1]!,
+        dir: nodeDir,
+        logFile: path.join(nodeDir, 'kafka.log'),
+        pid: undefined,
+      });
+    }
+    const clusterId = (await runTool(libs, ['kafka.tools.StorageTool', 'random-uuid'])).trim();
+    writeFileSync(path.join(dir, 'log4j2.properties'), log4jProperties());
+    for (const node of nodes) {
+      mkdirSync(node.dir, { recursive: true });
+      writeFileSync(propertiesFile(node), nodeProperties(node, nodes));
+    }
+    // One JVM per node; side by side, since each spends most of its second starting up.
+    await Promise.all(
+      nodes.map((node) =>
+        runTool(libs, ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile(node)]),
+      ),
+    );
+    const kafka = new LocalKafka(dir, { clusterId, libs, nodes });
+    kafka.#save();
+    return kafka;
   }
 
   get nodes(): readonly LocalKafkaNode[] {
     return this.#state.nodes;
+  }
+
+  get clusterId(): string {
+    return this.#state.clusterId;
   }
 
   /** `127.0.0.1:P1,127.0.0.1:P2,...` */
@@ -219,6 +240,7 @@ export class LocalKafka {
     return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   }
 
+  /** The jars directory: `java -cp "<libs>/*"` runs Kafka's own tools against this cluster. */
   get libs(): string {
     return this.#state.libs;
   }
@@ -228,63 +250,79 @@ export class LocalKafka {
   }
 
   #launch(node: LocalKafkaNode): void {
-    if (isAlive(node.pid)) return;
-    // Each launch starts its log anew, so readiness is read from this launch's lines only.
+    // The previous run's log stays beside the new one (why did it die?); readiness reads the new one.
+    if (existsSync(node.logFile) && statSync(node.logFile).size > 0) {
+      renameSync(node.logFile, node.logFile.replace(/\.log$/, '.previous.log'));
+    }
     const out = openSync(node.logFile, 'w');
-    const child = spawn(
-      'java',
-      [
-        heapMax,
-        '-cp',
-        `${this.libs}/*`,
-        `-Dlog4j2.configurationFile=${path.join(this.dir, 'log4j2.properties')}`,
-        'kafka.Kafka',
-        path.join(node.dir, 'node.properties'),
-      ],
-      { detached: true, stdio: ['ignore', out, out] },
-    );
-    closeSync(out);
-    child.unref();
-    node.pid = child.pid;
+    try {
+      const child = spawn(
+        'java',
+        [
+          heapMax,
+          '-cp',
+          `${this.libs}/*`,
+          `-Dlog4j2.configurationFile=${path.join(this.dir, 'log4j2.properties')}`,
+          'kafka.Kafka',
+          propertiesFile(node),
+        ],
+        { detached: true, stdio: ['ignore', out, out] },
+      );
+      // A failed spawn leaves no PID: #waitReady reports the node as exited, with its log.
+      child.on('error', () => {});
+      child.unref();
+      node.pid = child.pid;
+    } finally {
+      closeSync(out);
+    }
   }
 
   async #waitReady(node: LocalKafkaNode): Promise<void> {
-    const startedAt = Date.now();
+    const giveUpAt = Date.now() + readyTimeoutMs;
     for (;;) {
-      const log = existsSync(node.logFile) ? readFileSync(node.logFile, 'utf8') : '';
-      if (log.includes('Kafka Server started')) return;
-      if (!isAlive(node.pid)) {
+      if (existsSync(node.logFile) && readFileSync(node.logFile, 'utf8').includes('Kafka Server started'))
+        return;
+      if (!isUp(node)) {
         throw new LocalKafkaError(
-          `Kafka node ${node.id} exited while starting; its log:\n${log.slice(-3000)}`,
+          `Kafka node ${node.id} exited while starting; its log ends:\n${logTail(node)}`,
         );
       }
-      if (Date.now() - startedAt > readyTimeoutMs) {
+      if (Date.now() > giveUpAt) {
         throw new LocalKafkaError(
-          `Kafka node ${node.id} not ready after ${readyTimeoutMs} ms; its log:\n${log.slice(-3000)}`,
+          `Kafka node ${node.id} not ready after ${readyTimeoutMs} ms; its log ends:\n${logTail(node)}`,
         );
       }
-      await sleep(100);
+      await sleep(readyPollMs);
     }
   }
 
   /** Which nodes run now. */
-  status(): Array<{ id: number; port: number; pid: number | undefined; running: boolean }> {
-    return this.nodes.map((n) => ({ id: n.id, port: n.port, pid: n.pid, running: isAlive(n.pid) }));
+  status(): LocalKafkaNodeStatus[] {
+    return this.nodes.map((n) => ({
+      id: n.id,
+      port: n.port,
+      pid: n.pid,
+      running: isUp(n),
+      logFile: n.logFile,
+    }));
   }
 
-  /** Kills one node (SIGKILL by default: a crash) without waiting for the others to notice. */
-  async killNode(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /** Signals one node (SIGKILL by default: a crash) and waits until its JVM is gone. */
+  async killNode(id: number, signalName: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const node = this.#node(id);
-    if (node.pid !== undefined && isAlive(node.pid)) {
-      process.kill(node.pid, signal);
-      for (let waited = 0; isAlive(node.pid) && waited < stopTimeoutMs; waited += 50) await sleep(50);
+    signal(node.pid, propertiesFile(node), signalName);
+    const timeoutMs = signalName === 'SIGKILL' ? killTimeoutMs : stopTimeoutMs;
+    if (!(await waitForExit([{ pid: node.pid, marker: propertiesFile(node) }], timeoutMs))) {
+      throw new LocalKafkaError(
+        `Kafka node ${id} (pid ${node.pid}) still runs ${timeoutMs} ms after ${signalName}`,
+      );
     }
   }
 
-  /** Starts a node again on its formatted data and its ports, and waits until it is ready. */
+  /** Starts a stopped node again on its formatted data and its ports, and waits until it is ready. */
   async restartNode(id: number): Promise<void> {
     const node = this.#node(id);
-    if (isAlive(node.pid)) throw new LocalKafkaError(`Kafka node ${id} is still running`);
+    if (isUp(node)) throw new LocalKafkaError(`Kafka node ${id} is still running (pid ${node.pid})`);
     this.#launch(node);
     this.#save();
     await this.#waitReady(node);
@@ -298,13 +336,25 @@ export class LocalKafka {
 
   /** Stops every node: SIGTERM, then SIGKILL after a bound. No JVM is left behind. */
   async stop(): Promise<void> {
-    const running = this.nodes.filter((n) => isAlive(n.pid));
-    for (const node of running) process.kill(node.pid!, 'SIGTERM');
-    const giveUpAt = Date.now() + stopTimeoutMs;
-    while (running.some((n) => isAlive(n.pid)) && Date.now() < giveUpAt) await sleep(100);
-    for (const node of running) if (isAlive(node.pid)) process.kill(node.pid!, 'SIGKILL');
-    while (running.some((n) => isAlive(n.pid))) await sleep(50);
-    for (const node of this.#state.nodes) node.pid = undefined;
+    await this.#stopNodes(this.nodes);
+  }
+
+  async #stopNodes(nodes: readonly LocalKafkaNode[]): Promise<void> {
+    const running = nodes.filter(isUp).map((n) => ({ pid: n.pid, marker: propertiesFile(n) }));
+    for (const p of running) signal(p.pid, p.marker, 'SIGTERM');
+    if (!(await waitForExit(running, stopTimeoutMs))) {
+      for (const p of running) signal(p.pid, p.marker, 'SIGKILL');
+      if (!(await waitForExit(running, killTimeoutMs))) {
+        const left = running.filter((p) => isRunning(p.pid, p.marker)).map((p) => p.pid);
+        throw new LocalKafkaError(`Kafka JVM(s) ${left.join(', ')} survived SIGKILL for ${killTimeoutMs} ms`);
+      }
+    }
+    for (const node of nodes) node.pid = undefined;
     if (existsSync(this.dir)) this.#save();
   }
+}
+
+/** The programmatic entry for tests: the running cluster in `options.dir`, started if need be. */
+export async function startLocalKafka(options: LocalKafkaOptions): Promise<LocalKafka> {
+  return (await LocalKafka.start(options)).kafka;
 }

@@ -1,87 +1,120 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LocalKafkaError } from './errors.ts';
+import { checkMaven } from './prerequisites.ts';
+import { kafkaVersion, log4jVersion } from './version.ts';
 
-/** The Kafka release paystream develops and tests against (KRaft, Java 17+). */
-export const kafkaVersion = '4.1.1';
-const log4jVersion = '2.24.3';
-
-export class LocalKafkaError extends Error {
-  override name = 'LocalKafkaError';
-}
-
-/** Where the jars are cached by default: outside any checkout, shared by all of them. */
-export function defaultJarsDir(): string {
-  return path.join(os.homedir(), '.cache', 'paystream', `kafka-${kafkaVersion}`);
-}
-
-function need(command: string, args: string[], hint: string): string {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.error || result.status !== 0) {
-    throw new LocalKafkaError(`${command} is needed to ${hint}, and was not found on PATH`);
-  }
-  return `${result.stdout}${result.stderr}`;
-}
-
-/** Fails with a clear message unless Java 17 or later is on PATH. */
-export function checkJava(): void {
-  const version = need('java', ['-version'], 'run Apache Kafka (install a JDK 17 or later)');
-  const major = Number(/version "(\d+)/.exec(version)?.[1] ?? 0);
-  if (major < 17)
-    throw new LocalKafkaError(`Apache Kafka ${kafkaVersion} needs Java 17 or later (found ${major})`);
-}
+export { LocalKafkaError } from './errors.ts';
+export { kafkaVersion } from './version.ts';
 
 /**
- * Apache Kafka's jars from Maven Central, assembled once with `mvn` into `<dir>/libs`: the broker
- * (kafka_2.13), the command-line tools (kafka-tools) and a log4j2 binding. A marker written only
- * after a complete copy makes an interrupted download start again.
+ * Overrides where the jars are cached. Not a PAYSTREAM_* name: paystream's configuration refuses
+ * PAYSTREAM_* variables it does not know, and this one is for the tooling, not the platform.
  */
-export function ensureKafkaJars(dir = defaultJarsDir()): string {
-  const libs = path.join(dir, 'libs');
-  const marker = path.join(dir, '.complete');
-  if (existsSync(marker) && existsSync(libs)) return libs;
-  need('mvn', ['-v'], `fetch Apache Kafka ${kafkaVersion} from Maven Central (install Apache Maven)`);
-  rmSync(libs, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+export const jarsDirEnv = 'KAFKA_JARS_DIR';
+
+/** Written after a complete copy; it holds the pom, so a changed dependency list fetches again. */
+const markerName = '.complete';
+const partialPrefix = 'libs.partial-';
+/** How much of mvn's output an error quotes: the reason is in its last lines. */
+const mvnOutputTailLines = 25;
+
+/** `--jars DIR`, else $KAFKA_JARS_DIR, else ~/.cache/paystream/kafka-<version>: outside any checkout. */
+export function defaultJarsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env[jarsDirEnv] || path.join(os.homedir(), '.cache', 'paystream', `kafka-${kafkaVersion}`);
+}
+
+function pomText(): string {
   const dependency = (group: string, artifact: string, version: string) =>
-    `<dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency>`;
-  writeFileSync(
-    path.join(dir, 'pom.xml'),
-    `<project xmlns="http://maven.apache.org/POM/4.0.0">
+    `    <dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency>`;
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.paystream</groupId><artifactId>local-kafka</artifactId><version>1</version><packaging>pom</packaging>
   <dependencies>
-    ${dependency('org.apache.kafka', 'kafka_2.13', kafkaVersion)}
-    ${dependency('org.apache.kafka', 'kafka-tools', kafkaVersion)}
-    ${dependency('org.apache.logging.log4j', 'log4j-core', log4jVersion)}
-    ${dependency('org.apache.logging.log4j', 'log4j-slf4j-impl', log4jVersion)}
+${dependency('org.apache.kafka', 'kafka_2.13', kafkaVersion)}
+${dependency('org.apache.kafka', 'kafka-tools', kafkaVersion)}
+${dependency('org.apache.logging.log4j', 'log4j-core', log4jVersion)}
+${dependency('org.apache.logging.log4j', 'log4j-slf4j-impl', log4jVersion)}
   </dependencies>
 </project>
-`,
+`;
+}
+
+/** Whether `<dir>/libs` holds a complete copy of the jars this version of paystream wants. */
+export function hasKafkaJars(dir: string = defaultJarsDir()): boolean {
+  const marker = path.join(dir, markerName);
+  return (
+    existsSync(marker) && existsSync(path.join(dir, 'libs')) && readFileSync(marker, 'utf8') === pomText()
   );
+}
+
+function isRunning(pid: number): boolean {
   try {
-    execFileSync(
-      'mvn',
-      [
-        '-B',
-        '-q',
-        '-f',
-        path.join(dir, 'pom.xml'),
-        'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
-        '-DincludeScope=runtime',
-        `-DoutputDirectory=${libs}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-  } catch (error) {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Copies left by a fetch that was killed; a copy still under way in another process stays. */
+function removeAbandonedCopies(dir: string): void {
+  for (const entry of readdirSync(dir)) {
+    if (entry.startsWith(partialPrefix) && !isRunning(Number(entry.slice(partialPrefix.length)))) {
+      rmSync(path.join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Apache Kafka's jars from Maven Central, assembled with `mvn` into `<dir>/libs`: the broker
+ * (kafka_2.13), the command-line tools (kafka-tools) and a log4j2 binding. Nothing is downloaded
+ * when a complete copy is there. The copy goes to a side directory that replaces `libs` only when
+ * mvn succeeded, and the marker comes last: an interrupted fetch leaves no half `libs` behind it.
+ */
+export function ensureKafkaJars(dir: string = defaultJarsDir()): string {
+  const root = path.resolve(dir);
+  const libs = path.join(root, 'libs');
+  if (hasKafkaJars(root)) return libs;
+  checkMaven();
+  mkdirSync(root, { recursive: true });
+  removeAbandonedCopies(root);
+  rmSync(path.join(root, markerName), { force: true });
+  const pom = path.join(root, 'pom.xml');
+  writeFileSync(pom, pomText());
+  const partial = path.join(root, `${partialPrefix}${process.pid}`);
+  rmSync(partial, { recursive: true, force: true });
+  const mvn = spawnSync(
+    'mvn',
+    [
+      '-B',
+      '-q',
+      '-f',
+      pom,
+      'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${partial}`,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const copied = existsSync(partial) ? readdirSync(partial) : [];
+  if (mvn.status !== 0 || !copied.some((file) => file.startsWith('kafka_2.13-'))) {
+    rmSync(partial, { recursive: true, force: true });
+    const output = `${mvn.stdout ?? ''}${mvn.stderr ?? ''}`.trim().split('\n').slice(-mvnOutputTailLines);
     throw new LocalKafkaError(
-      `mvn could not fetch Apache Kafka ${kafkaVersion}: ${String((error as Error).message)}`,
+      `mvn could not fetch Apache Kafka ${kafkaVersion} from Maven Central (exit ${mvn.status ?? mvn.signal}):\n` +
+        output.join('\n'),
     );
   }
-  if (!readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) {
-    throw new LocalKafkaError(`mvn finished but ${libs} holds no Kafka jar`);
+  // Another fetch (a second test file starting at the same moment) may have finished first.
+  if (hasKafkaJars(root)) {
+    rmSync(partial, { recursive: true, force: true });
+    return libs;
   }
-  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  rmSync(libs, { recursive: true, force: true });
+  renameSync(partial, libs);
+  writeFileSync(path.join(root, markerName), pomText());
   return libs;
 }
