@@ -1,3 +1,13 @@
+/**
+ * API throughput benchmark: POST /v1/payments through a real paystream process, then the same SQL
+ * work run directly against the store in this process (the "reference"), for the embedded mode
+ * (SQLite) and the PostgreSQL mode. Writes bench/results/api-<date>.md and .json. See bench/README.md
+ * (every option) and bench/api/ (the parts).
+ *
+ *   node bench/api.ts [--seconds 15] [--warmup 3] [--concurrency 16,32] [--modes embedded,postgres]
+ *                     [--pg-url postgres://postgres@127.0.0.1:5432/postgres] [--pg-sandbox in-process|separate]
+ *                     [--out bench/results] [--cpu-prof]
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,9 +31,6 @@ import {
 import type { Mode, PhaseResult } from './api/phases-support.ts';
 import { referencePhase } from './api/reference-phase.ts';
 import { fmt, fmtInt, markdown, targets } from './api/report.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Main
 
 async function main(): Promise<void> {
   const started = new Date();

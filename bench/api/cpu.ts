@@ -138,7 +138,3 @@ export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, perSecond: number): Cpu
       : undefined;
   return { parts, machineBusy };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Load driver: C workers, each running `op` back to back. Only operations that END inside the
-// measured window count; latencies are those of the counted operations.

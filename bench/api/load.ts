@@ -1,4 +1,8 @@
-/** The load generator: C clients driving one operation back to back, timed and counted. */
+/**
+ * The load generator: C clients driving one operation back to back, timed and counted. Only
+ * operations that END inside the measured window count, and latencies are those of the counted
+ * operations, so warm-up and the tail never leak into the numbers.
+ */
 
 import { performance } from 'node:perf_hooks';
 import { type CpuSnapshot, type CpuUsage, cpuSnapshot, cpuUsage } from './cpu.ts';
@@ -117,6 +121,3 @@ export async function drive(
     timeline,
   };
 }
-
-// ---------------------------------------------------------------------------------------------
-// PostgreSQL helpers

@@ -54,6 +54,3 @@ export async function machine(pgAdminUrl: string, withPostgres: boolean): Promis
     srcHasUncommittedChanges: gitDirty,
   };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Report

@@ -79,6 +79,3 @@ export const runId = randomBytes(4).toString('hex');
 export function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Latency statistics: every latency kept, sorted once (exact percentiles, nearest rank).

@@ -83,6 +83,3 @@ export async function createDatabase(adminUrl: string, suffix: string): Promise<
 export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Child processes

@@ -91,6 +91,3 @@ export function createKey(env: NodeJS.ProcessEnv): string {
   if (!/^sk_test_/.test(secret)) throw new Error(`keys create printed no secret: ${out}`);
   return secret;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Phases

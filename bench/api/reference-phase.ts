@@ -135,6 +135,3 @@ export async function referencePhase(mode: Mode, pgAdminUrl: string): Promise<Ph
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Machine

@@ -29,6 +29,3 @@ export function summarize(latencies: number[]): LatencySummary {
     minMs: n ? sorted[0]! : Number.NaN,
   };
 }
-
-// ---------------------------------------------------------------------------------------------
-// CPU accounting from /proc (Linux): where the machine's two cores go during the measured window.
