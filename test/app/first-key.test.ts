@@ -24,6 +24,9 @@ for (const dialect of dialects()) {
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    // A child that never prints both lines is killed, which ends its stdout and so the loop below:
+    // the test then fails on its assertions instead of waiting forever.
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000);
     try {
       let url: string | undefined;
       let secret: string | undefined;
@@ -32,13 +35,17 @@ for (const dialect of dialects()) {
         secret ??= /^\s+(sk_test_[A-Za-z0-9]{32})\s*$/.exec(line)?.[1];
         if (url && secret) break;
       }
+      clearTimeout(deadline);
       assert.ok(url, 'the API address is printed');
       assert.ok(secret, 'a first key is printed');
       const res = await fetch(`${url}/v1/payments`, { headers: { authorization: `Bearer ${secret}` } });
       assert.equal(res.status, 200);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.on('exit', resolve));
+      clearTimeout(deadline);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.on('exit', resolve));
+      }
       await db.drop();
     }
   });
