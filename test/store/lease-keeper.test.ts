@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { migrationSets } from '../../src/app/migrations.ts';
 import { LeaseKeeper, leaseHolder } from '../../src/store/leases/lease.ts';
 import { openStore } from '../../src/store/open.ts';
