@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeys } from '../admin/api-keys.ts';
+import { eventRoutes } from '../events/routes.ts';
 import { requireApiKey } from '../http/auth.ts';
 import { createHttpServer } from '../http/server.ts';
 import { paymentRoutes } from '../payments/routes.ts';
@@ -62,6 +63,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeys);
     await v1.register(paymentRoutes, { service: deps.payments, store: deps.store });
+    await v1.register(eventRoutes, { store: deps.store });
   });
   return app;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fromRecord } from '../events/binary-mode.ts';
+import { readEvent } from '../events/catalogue.ts';
+import type { CloudEvent } from '../events/envelope.ts';
 import type { Config } from '../platform/config.ts';
 import { ConfigError } from '../platform/config.ts';
 import { openStore } from '../store/open.ts';
@@ -43,7 +45,14 @@ export async function tailEvents(
   );
   try {
     for await (const record of subscription) {
-      const event = fromRecord(record);
+      // Checked and upcast as every consumer reads it; what cannot be read is shown, not fatal.
+      let event: CloudEvent;
+      try {
+        event = readEvent(fromRecord(record));
+      } catch (error) {
+        process.stderr.write(`unreadable record at offset ${record.offset}: ${(error as Error).message}\n`);
+        continue;
+      }
       const customer = event.partitionkey.split('/').pop();
       if (filter.type && event.type !== filter.type) continue;
       if (filter.customer && customer !== filter.customer) continue;

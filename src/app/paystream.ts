@@ -115,6 +115,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
           store,
           transport,
           clock,
+          eventRetentionMs: config.eventRetentionDays * 86_400_000,
           onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
         });
         relay = outboxRelay;

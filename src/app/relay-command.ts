@@ -30,6 +30,7 @@ export async function startRelay(
     const relay = new OutboxRelay({
       store,
       transport,
+      eventRetentionMs: config.eventRetentionDays * 86_400_000,
       onError: (error) =>
         log(`relay round failed: ${error instanceof Error ? error.message : String(error)}`),
     });

@@ -1,7 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { MigrationSet } from '../store/migrator.ts';
 
-/** The outbox (see admin/migrations.ts for why the first migration uses IF NOT EXISTS). */
+/**
+ * The outbox, and the published events kept for the events API (see admin/migrations.ts for why
+ * the first migration uses IF NOT EXISTS).
+ */
 export const eventsMigrations: MigrationSet = {
   name: 'events',
   migrations: (dialect) => ({
@@ -20,6 +23,27 @@ export const eventsMigrations: MigrationSet = {
           .addColumn('envelope', 'text', (c) => c.notNull())
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .execute();
+      },
+    },
+    '0002_events': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('merchant_id', 'text')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('envelope', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('published_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // The API's question: a merchant's events, newest first (ids are UUIDv7, in time order).
+        await db.schema
+          .createIndex('events_merchant_id')
+          .on('events')
+          .columns(['merchant_id', 'id'])
+          .execute();
+        // Retention: the oldest first.
+        await db.schema.createIndex('events_created_at').on('events').column('created_at').execute();
       },
     },
   }),

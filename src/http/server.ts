@@ -107,6 +107,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
         tags: [
           { name: 'payments', description: 'Payments: charge a payment method, list, retrieve.' },
           { name: 'refunds', description: 'Refunds of succeeded payments.' },
+          { name: 'events', description: 'Published events (CloudEvents), kept for the retention period.' },
           { name: 'probes', description: 'Liveness and readiness, without a key.' },
         ],
         components: { securitySchemes: { secretKey: { type: 'http', scheme: 'bearer' } } },

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createdRangeMs } from '../http/created-filter.ts';
 import { errorResponses, idempotencyKeyHeader, listSchema } from '../http/schemas.ts';
 import { sendJson } from '../http/server.ts';
 import { requestFingerprint } from '../idempotency/fingerprint.ts';
@@ -126,20 +127,13 @@ export async function paymentRoutes(
     },
     async (request) => {
       const q = request.query;
-      const bounds = [
-        q['created[gte]'] === undefined ? undefined : q['created[gte]'] * 1000,
-        q['created[gt]'] === undefined ? undefined : (q['created[gt]'] + 1) * 1000,
-      ].filter((v) => v !== undefined);
-      const upper = [
-        q['created[lte]'] === undefined ? undefined : q['created[lte]'] * 1000 + 999,
-        q['created[lt]'] === undefined ? undefined : q['created[lt]'] * 1000 - 1,
-      ].filter((v) => v !== undefined);
+      const created = createdRangeMs(q);
       const page = await listPayments(store.db, {
         merchantId: request.caller.merchantId,
         customerId: q.customer_id,
         status: q.status,
-        createdGte: bounds.length ? Math.max(...bounds) : undefined,
-        createdLte: upper.length ? Math.min(...upper) : undefined,
+        createdGte: created.gte,
+        createdLte: created.lte,
         startingAfter: q.starting_after,
         limit: q.limit,
       });

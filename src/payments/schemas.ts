@@ -1,3 +1,4 @@
+import { type CreatedFilterQuery, createdFilterProperties } from '../http/created-filter.ts';
 import { amountMinorUnitsMax } from './currencies.ts';
 
 /** JSON schemas of the payments API: request bodies, query strings and response objects. */
@@ -79,35 +80,21 @@ export const paymentSchema = {
   },
 } as const;
 
-/**
- * A time filter in Unix seconds, up to the end of year 9999: bounded, so that converting it to
- * milliseconds stays an exact integer within PostgreSQL's bigint (an unbounded 1e20 was a 500).
- */
-export const unixSecondsMax = 253_402_300_799;
-const unixSeconds = { type: 'integer', minimum: 0, maximum: unixSecondsMax } as const;
-
 export const listPaymentsQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
     customer_id: { type: 'string', minLength: 1, maxLength: 128 },
     status: { type: 'string', enum: ['processing', 'succeeded', 'failed'] },
-    'created[gte]': { ...unixSeconds, description: 'Unix seconds, inclusive.' },
-    'created[lte]': { ...unixSeconds, description: 'Unix seconds, inclusive.' },
-    'created[gt]': { ...unixSeconds, description: 'Unix seconds, exclusive.' },
-    'created[lt]': { ...unixSeconds, description: 'Unix seconds, exclusive.' },
+    ...createdFilterProperties,
     limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
     starting_after: { ...resourceId('pay'), description: 'The last id of the previous page.' },
   },
 } as const;
 
-export interface ListPaymentsQuery {
+export interface ListPaymentsQuery extends CreatedFilterQuery {
   customer_id?: string;
   status?: string;
-  'created[gte]'?: number;
-  'created[lte]'?: number;
-  'created[gt]'?: number;
-  'created[lt]'?: number;
   limit: number;
   starting_after?: string;
 }

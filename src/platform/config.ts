@@ -23,6 +23,8 @@ export interface Config {
   reconcileAfterMs: number;
   reconcileIntervalMs: number;
   idempotencyRetentionHours: number;
+  /** How long published events stay listed by the events API. */
+  eventRetentionDays: number;
   bodyLimitBytes: number;
   logLevel: string;
   /** Kafka bootstrap brokers (host:port); empty: no Kafka (the embedded log, or events stay in the outbox). */
@@ -78,6 +80,11 @@ export const configVariables: readonly VariableDoc[] = [
     name: 'PAYSTREAM_IDEMPOTENCY_RETENTION_HOURS',
     default: '24',
     description: 'How long Idempotency-Key records are kept (at least 24).',
+  },
+  {
+    name: 'PAYSTREAM_EVENT_RETENTION_DAYS',
+    default: '30',
+    description: 'How long published events stay listed by GET /v1/events (1 to 3650).',
   },
   { name: 'PAYSTREAM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest accepted request body.' },
   {
@@ -201,6 +208,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileAfterMs,
     reconcileIntervalMs: integer(env, 'PAYSTREAM_RECONCILE_INTERVAL_MS', 10_000, 10, 86_400_000),
     idempotencyRetentionHours: integer(env, 'PAYSTREAM_IDEMPOTENCY_RETENTION_HOURS', 24, 24, 24 * 365),
+    eventRetentionDays: integer(env, 'PAYSTREAM_EVENT_RETENTION_DAYS', 30, 1, 3650),
     bodyLimitBytes: integer(env, 'PAYSTREAM_BODY_LIMIT_BYTES', 65_536, 1024, 10_485_760),
     logLevel,
   };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Transaction } from 'kysely';
+import { archiveEvents, purgeEvents } from '../events/archive.ts';
 import { toRecord } from '../events/binary-mode.ts';
 import { topicOf } from '../events/catalogue.ts';
 import type { CloudEvent } from '../events/envelope.ts';
@@ -20,8 +21,14 @@ export interface OutboxRelayOptions {
   idlePollMs?: number;
   /** How long the active relay's lease lasts unrenewed: the time a standby waits for a dead one. */
   leaseMs?: number;
+  /** How long published events stay in the archive the events API reads (default 30 days). */
+  eventRetentionMs?: number;
+  /** How often the active relay purges the archive of expired events (default 1 min). */
+  purgeIntervalMs?: number;
   onError?: (error: unknown) => void;
 }
+
+export const eventRetentionDefaultMs = 30 * 86_400_000;
 
 export interface RelayStats {
   /** Events written to the outbox and not yet published. */
@@ -47,6 +54,9 @@ type OutboxRow = { position: string | number | bigint; envelope: string };
  *   same event id, which consumers skip. Nothing is ever lost.
  * - Several relay processes may run; a lease makes one of them active, so one customer's events
  *   are never published by two relays at once (which could reorder them).
+ * - What it deletes from the outbox it keeps in the events archive (`events`, src/events/archive.ts)
+ *   in the same transaction, for the events API; the active relay also purges that archive of
+ *   events past their retention.
  */
 export class OutboxRelay {
   readonly #store: Store;
@@ -56,6 +66,9 @@ export class OutboxRelay {
   readonly #idlePollMs: number;
   readonly #lease: LeaseKeeper;
   readonly #onError: (error: unknown) => void;
+  readonly #eventRetentionMs: number;
+  readonly #purgeIntervalMs: number;
+  #nextPurgeAt = 0;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -66,6 +79,8 @@ export class OutboxRelay {
     this.#batchMax = options.batchMax ?? 500;
     this.#idlePollMs = options.idlePollMs ?? 10;
     this.#onError = options.onError ?? (() => undefined);
+    this.#eventRetentionMs = options.eventRetentionMs ?? eventRetentionDefaultMs;
+    this.#purgeIntervalMs = options.purgeIntervalMs ?? 60_000;
     this.#lease = new LeaseKeeper({
       store: options.store,
       name: relayLeaseName,
@@ -87,13 +102,13 @@ export class OutboxRelay {
       return this.#store.transaction(async (trx) => {
         const rows = await this.#oldest(trx);
         for (const [topic, records] of byTopic(rows)) await publishIn(trx, topic, records);
-        await this.#delete(trx, rows);
+        await this.#moveToArchive(trx, rows);
         return rows.length;
       });
     }
     const rows = await this.#oldest(this.#store.db);
     for (const [topic, records] of byTopic(rows)) await this.#transport.publish(topic, records);
-    if (rows.length > 0) await this.#store.transaction((trx) => this.#delete(trx, rows));
+    if (rows.length > 0) await this.#store.transaction((trx) => this.#moveToArchive(trx, rows));
     return rows.length;
   }
 
@@ -106,8 +121,13 @@ export class OutboxRelay {
       .execute();
   }
 
-  async #delete(trx: Transaction<Database>, rows: readonly OutboxRow[]): Promise<void> {
+  async #moveToArchive(trx: Transaction<Database>, rows: readonly OutboxRow[]): Promise<void> {
     if (rows.length === 0) return;
+    await archiveEvents(
+      trx,
+      rows.map((r) => r.envelope),
+      this.#clock.now(),
+    );
     await trx
       .deleteFrom('outbox')
       .where(
@@ -144,6 +164,10 @@ export class OutboxRelay {
         continue;
       }
       try {
+        if (this.#clock.now() >= this.#nextPurgeAt) {
+          this.#nextPurgeAt = this.#clock.now() + this.#purgeIntervalMs;
+          await purgeEvents(this.#store, this.#clock.now() - this.#eventRetentionMs);
+        }
         const moved = await this.publishRound();
         failures = 0;
         if (moved < this.#batchMax) await sleep(this.#idlePollMs);

@@ -171,6 +171,7 @@ export const oddParams: readonly string[] = [
 ];
 
 const queryNames = [
+  'type',
   'customer_id',
   'status',
   'created[gte]',
@@ -188,6 +189,7 @@ function goodParam(r: Random, name: string, ids: readonly string[]): string {
   if (name === 'limit') return String(1 + r.int(100));
   if (name === 'status') return r.pick(['processing', 'succeeded', 'failed']);
   if (name === 'starting_after' && ids.length > 0) return r.pick(ids);
+  if (name === 'type') return r.pick(['payment.succeeded', 'refund.*', 'payment.%2A', 'a_b.*']);
   return `cus_fuzz_${r.int(20)}`;
 }
 

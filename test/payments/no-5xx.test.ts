@@ -70,6 +70,8 @@ for (const dialect of dialects()) {
             () => `/v1/payments/${paymentId()}`,
             () => `/v1/payments/${paymentId()}/refunds?${query(r, refunds)}`,
             () => `/v1/refunds/${refundId()}`,
+            () => `/v1/events?${query(r, [])}`,
+            () => `/v1/events/${r.pick(oddParams)}`,
           ])();
           if (r.chance(0.02)) method = r.pick(['PUT', 'DELETE', 'PATCH']);
         } else {

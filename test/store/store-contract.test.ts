@@ -69,6 +69,7 @@ for (const dialect of dialects()) {
         'payments/0002_reconcile_backoff',
         'payments/0003_reconcile_due_index',
         'events/0001_outbox',
+        'events/0002_events',
         'event_log/0001_event_log',
       ]);
       assert.deepEqual(await store.migrate(), []);
