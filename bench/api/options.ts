@@ -1,6 +1,5 @@
 /** Command-line options of the API benchmark, and the run-wide settings derived from them. */
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +73,7 @@ export const poolMax =
   opts['pool-max'] === undefined ? undefined : String(Math.floor(positive('pool-max', opts['pool-max'])));
 /** PAYSTREAM_* settings shared by the server and the reference store (default: paystream's defaults). */
 export const sharedSettings: Record<string, string> = poolMax ? { PAYSTREAM_DATABASE_POOL_MAX: poolMax } : {};
-export const runId = randomBytes(4).toString('hex');
+export { runId } from './run-id.ts';
 
 export function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

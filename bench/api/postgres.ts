@@ -2,9 +2,9 @@
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { runId } from './options.ts';
+import { runId } from './run-id.ts';
 
-export const benchTables = ['payments', 'idempotency_records', 'outbox', 'api_keys'];
+export const benchTables = ['payments', 'idempotency_records', 'outbox', 'events', 'api_keys'];
 
 export interface VacuumLog {
   runs: number;

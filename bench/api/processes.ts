@@ -1,7 +1,11 @@
 /** paystream child processes: spawn until ready, create a key. */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cli, root } from './options.ts';
+import path from 'node:path';
+
+// Here, not from options.ts: other benchmarks (bench/relay.ts) use these helpers with options of their own.
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = path.join(root, 'bin', 'paystream.ts');
 
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};

@@ -1,0 +1,754 @@
+/**
+ * The event pipeline's benchmark: outbox -> relay -> event log -> a subscriber. Writes
+ * bench/results/relay-<date>.md and .json. Three measurements, each in one run so that ratios are
+ * taken on the same machine in the same minutes:
+ *
+ * 1. Relay throughput (PostgreSQL + Kafka): an outbox pre-filled with `--records` payment events is
+ *    drained by the OutboxRelay into a local Kafka broker (acks=all, idempotent producer), beside
+ *    Kafka's own org.apache.kafka.tools.ProducerPerformance from the same jars sending the same
+ *    number of records of the same value size, acks=all, to a topic of the same partitions.
+ * 2. End-to-end latency at `--rate` payments/s (open loop), in each mode: from the event's time
+ *    (set just before the payment's transaction commits, so the figure is an upper bound) to the
+ *    moment a subscriber in this process receives it through the Transport.
+ * 3. The API's payments/s with the relay and one subscriber running (`paystream start`), beside the
+ *    API alone (`paystream api`, no relay), closed loop, alternating, `--rounds` each.
+ *
+ *   node bench/relay.ts [--modes embedded,kafka] [--phases throughput,latency,overhead] [--records 30000] [--rate 1000] [--seconds 10]
+ *                       [--warmup 3] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
+ *                       [--out bench/results]
+ *
+ * Needs Java 17+ and Maven for the local Kafka (jars cached by `paystream kafka fetch`), and
+ * PostgreSQL at --pg-url for the kafka mode. PostgreSQL's autovacuum is off on the reference machine:
+ * the tables are VACUUM (ANALYZE)d before each measurement and every 5 s during the load phases.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { coreTopics } from '../src/app/event-log.ts';
+import { migrationSets } from '../src/app/migrations.ts';
+import { fromRecord } from '../src/events/binary-mode.ts';
+import { OutboxWriter } from '../src/events/outbox.ts';
+import { LocalKafka } from '../src/local-kafka/cluster.ts';
+import { kafkaVersion } from '../src/local-kafka/version.ts';
+import { systemClock } from '../src/platform/clock.ts';
+import { loadConfig } from '../src/platform/config.ts';
+import { IdGenerator } from '../src/platform/ids.ts';
+import { OutboxRelay } from '../src/relay/outbox-relay.ts';
+import { openStore } from '../src/store/open.ts';
+import type { Store } from '../src/store/store.ts';
+import { EmbeddedTransport } from '../src/transport/embedded/embedded-transport.ts';
+import { KafkaTransport } from '../src/transport/kafka/kafka-transport.ts';
+import type { Subscription, Transport } from '../src/transport/transport.ts';
+import { drive, type Op } from './api/load.ts';
+import {
+  adminQuery,
+  benchTables,
+  createDatabase,
+  dropDatabase,
+  Vacuumer,
+  withDatabase,
+} from './api/postgres.ts';
+import { type Child, childEnv, createKey, spawnUntil } from './api/processes.ts';
+import { runId } from './api/run-id.ts';
+import { type LatencySummary, summarize } from './api/stats.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    modes: { type: 'string', default: 'embedded,kafka' },
+    phases: { type: 'string', default: 'throughput,latency,overhead' },
+    records: { type: 'string', default: '30000' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    clients: { type: 'string', default: '16' },
+    'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(`${readFileSync(import.meta.filename, 'utf8').split('*/')[0]}*/\n`);
+  process.exit(0);
+}
+const modes = opts.modes.split(',').map((m) => m.trim()) as Mode[];
+const phases = new Set(opts.phases.split(',').map((p) => p.trim()));
+const recordCount = Number(opts.records);
+const rate = Number(opts.rate);
+const measureMs = Number(opts.seconds) * 1000;
+const warmupMs = Number(opts.warmup) * 1000;
+const rounds = Number(opts.rounds);
+const clients = Number(opts.clients);
+const pgAdminUrl = opts['pg-url'];
+const partitions = 6;
+
+type Mode = 'embedded' | 'kafka';
+
+function log(line: string): void {
+  process.stderr.write(`[relay-bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+const fmt = (n: number, digits = 1) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+
+function paymentBody(i: number): string {
+  return JSON.stringify({
+    customer_id: `cus_bench_${i % 200}`,
+    amount: 100 + (i % 9900),
+    currency: 'usd',
+    payment_method: 'pm_card_visa',
+    description: 'bench payment',
+    metadata: { order: `ord_${i}` },
+  });
+}
+
+/** A fresh place for one mode's paystream: the SQLite directory, or a PostgreSQL database. */
+interface Site {
+  mode: Mode;
+  dataDir: string;
+  databaseUrl?: string;
+  databaseName?: string;
+  env: Record<string, string>;
+}
+
+async function createSite(mode: Mode, kafka: LocalKafka | undefined, label: string): Promise<Site> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `paystream-relay-bench-${label}-`));
+  const env: Record<string, string> = { PAYSTREAM_DATA_DIR: dataDir, PAYSTREAM_LOG_LEVEL: 'warn' };
+  if (mode === 'embedded') return { mode, dataDir, env };
+  const databaseName = await createDatabase(pgAdminUrl, `_relay_${label}`);
+  const databaseUrl = withDatabase(pgAdminUrl, databaseName);
+  Object.assign(env, {
+    PAYSTREAM_DATABASE_URL: databaseUrl,
+    PAYSTREAM_KAFKA_BROKERS: kafka!.bootstrap,
+    PAYSTREAM_KAFKA_PARTITIONS: String(partitions),
+  });
+  return { mode, dataDir, databaseUrl, databaseName, env };
+}
+
+async function dropSite(site: Site): Promise<void> {
+  if (site.databaseName) await dropDatabase(pgAdminUrl, site.databaseName);
+  rmSync(site.dataDir, { recursive: true, force: true });
+}
+
+function openSiteStore(site: Site): Store {
+  return openStore(loadConfig(site.env), migrationSets);
+}
+
+function openSiteTransport(site: Site, store: Store): Transport {
+  return site.mode === 'embedded'
+    ? new EmbeddedTransport({ store, file: loadConfig(site.env).sqlitePath })
+    : new KafkaTransport({ brokers: [site.env['PAYSTREAM_KAFKA_BROKERS']!], clientId: 'relay-bench' });
+}
+
+/** A subscriber in this process: receives every payments-topic record, commits as it goes. */
+class Subscriber {
+  readonly #subscription: Subscription;
+  readonly #loop: Promise<void>;
+  /**
+   * Per event (by subject): the end-to-end latency (receive time - ce_time), split at the record's
+   * log timestamp (producer create time on Kafka, append time in the embedded log) into the part
+   * before the log (commit wait + relay) and the part after it (delivery to the subscriber).
+   */
+  readonly samples = new Map<string, { latencyMs: number; toLogMs: number; fromLogMs: number }>();
+  received = 0;
+
+  private constructor(subscription: Subscription) {
+    this.#subscription = subscription;
+    this.#loop = (async () => {
+      let sinceCommit = 0;
+      for await (const record of subscription) {
+        const now = Date.now();
+        const event = fromRecord(record);
+        const time = Date.parse(event.time);
+        this.samples.set(event.subject, {
+          latencyMs: now - time,
+          toLogMs: record.timestamp - time,
+          fromLogMs: now - record.timestamp,
+        });
+        this.received += 1;
+        // Commits as a consumer would, every 100 records (a commit per record is the handler's choice).
+        if (++sinceCommit >= 100) {
+          sinceCommit = 0;
+          await subscription.commit(record);
+        }
+      }
+    })();
+  }
+
+  /** Subscribes, and returns once the group holds its partitions (else 'latest' would skip records). */
+  static async start(transport: Transport): Promise<Subscriber> {
+    const subscription = await transport.subscribe({
+      group: `relay-bench-${runId}-${Math.random().toString(36).slice(2, 8)}`,
+      topics: ['payments'],
+      startFrom: 'latest',
+    });
+    const subscriber = new Subscriber(subscription);
+    const giveUpAt = Date.now() + 30_000;
+    while (subscription.assignments().length === 0) {
+      if (Date.now() > giveUpAt) throw new Error('the subscriber got no partition in 30 s');
+      await sleep(50);
+    }
+    return subscriber;
+  }
+
+  async close(): Promise<void> {
+    await this.#subscription.close();
+    await this.#loop.catch(() => undefined);
+  }
+}
+
+/** Starts paystream (`start`: API + relay; `api`: the API alone) on a site; returns its URL and key. */
+async function startPaystream(
+  site: Site,
+  command: 'start' | 'api',
+): Promise<{ child: Child; url: string; secret: string }> {
+  const env = childEnv(site.env);
+  const secret = createKey(env);
+  const { child, match } = await spawnUntil(
+    [path.join(import.meta.dirname, '..', 'bin', 'paystream.ts'), command],
+    env,
+    /API on (http:\/\/[^\s,]+)/,
+    `paystream ${command} (${site.mode})`,
+  );
+  return { child, url: match[1]!, secret };
+}
+
+function payer(url: string, secret: string, connections: number) {
+  const pool = new Pool(url, { connections, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  let seq = 0;
+  const pay: Op = async () => {
+    const i = seq++;
+    const res = await pool.request({
+      method: 'POST',
+      path: '/v1/payments',
+      headers: {
+        authorization: `Bearer ${secret}`,
+        'content-type': 'application/json',
+        'idempotency-key': `relay-bench-${runId}-${i}`,
+      },
+      body: paymentBody(i),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
+    const payment = JSON.parse(text) as { id: string; status?: string };
+    return payment.status === 'succeeded' ? null : 'not succeeded';
+  };
+  /** One payment; resolves to its id, or undefined when it failed. */
+  const payOne = async (): Promise<string | undefined> => {
+    const i = seq++;
+    const res = await pool.request({
+      method: 'POST',
+      path: '/v1/payments',
+      headers: {
+        authorization: `Bearer ${secret}`,
+        'content-type': 'application/json',
+        'idempotency-key': `relay-bench-${runId}-${i}`,
+      },
+      body: paymentBody(i),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return undefined;
+    const payment = JSON.parse(text) as { id: string; status?: string };
+    return payment.status === 'succeeded' ? payment.id : undefined;
+  };
+  return { pay, payOne, close: () => pool.close() };
+}
+
+async function withVacuum<T>(site: Site, fn: () => Promise<T>): Promise<{ result: T; vacuums: number }> {
+  if (!site.databaseUrl) return { result: await fn(), vacuums: 0 };
+  const vacuumer = new Vacuumer(site.databaseUrl);
+  await vacuumer.connect();
+  await vacuumer.once();
+  vacuumer.start(5000);
+  try {
+    return { result: await fn(), vacuums: vacuumer.log.runs };
+  } finally {
+    await vacuumer.stop();
+  }
+}
+
+// ---- 1. Relay throughput beside ProducerPerformance ----------------------------------------------
+
+interface ThroughputResult {
+  records: number;
+  valueBytesMean: number;
+  headerBytesMean: number;
+  relayPerSecond: number;
+  relaySeconds: number;
+  producerPerformancePerSecond: number;
+  producerPerformanceLine: string;
+  ratio: number;
+}
+
+async function relayThroughput(kafka: LocalKafka): Promise<ThroughputResult> {
+  const site = await createSite('kafka', kafka, 'throughput');
+  const store = openSiteStore(site);
+  const transport = openSiteTransport(site, store);
+  try {
+    await store.migrate();
+    await transport.ensureTopics([
+      ...coreTopics(loadConfig(site.env)),
+      { name: 'perf', partitions, replicationFactor: 1, minInsyncReplicas: 1 },
+    ]);
+    log(`relay throughput: filling the outbox with ${fmt(recordCount, 0)} payment.succeeded events`);
+    const writer = new OutboxWriter(new IdGenerator(), systemClock);
+    let valueBytes = 0;
+    let headerBytes = 0;
+    for (let i = 0; i < recordCount; i += 1000) {
+      await store.transaction(async (trx) => {
+        const rows = [];
+        for (let j = i; j < Math.min(recordCount, i + 1000); j += 1) {
+          const { envelope, row } = writer.prepare({
+            type: 'payment.succeeded',
+            subject: `pay_01JBENCH${String(j).padStart(18, '0')}`,
+            partitionKey: `acct_01JBENCHMERCHANT0000000000/cus_bench_${j % 1000}`,
+            data: {
+              payment_id: `pay_01JBENCH${String(j).padStart(18, '0')}`,
+              merchant_id: 'acct_01JBENCHMERCHANT0000000000',
+              customer_id: `cus_bench_${j % 1000}`,
+              amount: 100 + (j % 9900),
+              currency: 'usd',
+              payment_method: 'pm_card_visa',
+              description: 'bench payment',
+              metadata: { order: `ord_${j}` },
+              livemode: false,
+              created: Math.floor(Date.now() / 1000),
+              gateway_charge_id: `ch_sandbox_${j}`,
+            },
+          });
+          valueBytes += Buffer.byteLength(JSON.stringify(envelope.data));
+          headerBytes += Object.entries({
+            ce_specversion: envelope.specversion,
+            ce_id: envelope.id,
+            ce_source: envelope.source,
+            ce_type: envelope.type,
+            ce_subject: envelope.subject,
+            ce_time: envelope.time,
+            ce_dataschema: envelope.dataschema,
+            ce_partitionkey: envelope.partitionkey,
+            'content-type': envelope.datacontenttype,
+          }).reduce((n, [k, v]) => n + k.length + v.length, 0);
+          rows.push(row);
+        }
+        await trx.insertInto('outbox').values(rows).execute();
+      });
+    }
+    await adminQuery(site.databaseUrl!, `VACUUM (ANALYZE) ${benchTables.join(', ')}`);
+    const relay = new OutboxRelay({ store, transport, batchMax: 500 });
+    log('relay throughput: draining the outbox into Kafka');
+    const t0 = performance.now();
+    let moved = 0;
+    while (moved < recordCount) {
+      const n = await relay.publishRound();
+      if (n === 0) throw new Error(`the outbox emptied after ${moved} of ${recordCount} events`);
+      moved += n;
+    }
+    const relaySeconds = (performance.now() - t0) / 1000;
+    const relayPerSecond = recordCount / relaySeconds;
+    log(`relay throughput: ${fmt(relayPerSecond, 0)} events/s`);
+
+    const valueBytesMean = valueBytes / recordCount;
+    log(
+      `ProducerPerformance: ${fmt(recordCount, 0)} records of ${Math.round(valueBytesMean)} bytes, acks=all`,
+    );
+    const output = execFileSync(
+      'java',
+      [
+        '-Xmx512m',
+        '-cp',
+        `${kafka.libs}/*`,
+        'org.apache.kafka.tools.ProducerPerformance',
+        '--topic',
+        'perf',
+        '--num-records',
+        String(recordCount),
+        '--record-size',
+        String(Math.round(valueBytesMean)),
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${kafka.bootstrap}`,
+        'acks=all',
+        'enable.idempotence=true',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const summaryLine = output.trim().split('\n').pop()!;
+    const perSecond = Number(/([\d.]+) records\/sec/.exec(summaryLine)?.[1]);
+    if (!Number.isFinite(perSecond)) throw new Error(`ProducerPerformance printed no rate:\n${output}`);
+    log(`ProducerPerformance: ${fmt(perSecond, 0)} records/s`);
+    return {
+      records: recordCount,
+      valueBytesMean,
+      headerBytesMean: headerBytes / recordCount,
+      relayPerSecond,
+      relaySeconds,
+      producerPerformancePerSecond: perSecond,
+      producerPerformanceLine: summaryLine,
+      ratio: relayPerSecond / perSecond,
+    };
+  } finally {
+    await transport.close();
+    await store.close();
+    await dropSite(site);
+  }
+}
+
+// ---- 2. End-to-end latency at a fixed rate --------------------------------------------------------
+
+interface LatencyResult {
+  mode: Mode;
+  targetRate: number;
+  sentPerSecond: number;
+  errors: number;
+  /** Requests still unanswered when the next was due, at most, during the window. */
+  inFlightMax: number;
+  /** The most events seen waiting in the outbox (sampled every 200 ms). */
+  backlogMax: number;
+  /** Events of the window that reached the subscriber, of those paid. */
+  received: number;
+  paid: number;
+  latency: LatencySummary;
+  /** Event time to the record's log timestamp: the commit wait and the relay. */
+  toLog: LatencySummary;
+  /** The log timestamp to the subscriber: delivery. */
+  fromLog: LatencySummary;
+}
+
+async function endToEnd(mode: Mode, kafka: LocalKafka | undefined): Promise<LatencyResult> {
+  const site = await createSite(mode, kafka, 'latency');
+  const { child, url, secret } = await startPaystream(site, 'start');
+  const store = openSiteStore(site);
+  const transport = openSiteTransport(site, store);
+  const subscriber = await Subscriber.start(transport);
+  const { payOne, close } = payer(url, secret, 256);
+  try {
+    const { result } = await withVacuum(site, async () => {
+      log(`${mode}: end-to-end at ${rate} payments/s, ${warmupMs / 1000} s warm-up + ${measureMs / 1000} s`);
+      const tickMs = 5;
+      const perTick = (rate * tickMs) / 1000;
+      const start = performance.now();
+      const windowStart = Date.now() + warmupMs;
+      const windowEnd = windowStart + measureMs;
+      let due = 0;
+      let sent = 0;
+      let sentInWindow = 0;
+      const paidInWindow: string[] = [];
+      let errors = 0;
+      let inFlight = 0;
+      let inFlightMax = 0;
+      const pending = new Set<Promise<void>>();
+      // The outbox's backlog, sampled: what the relay has not yet moved.
+      let backlogMax = 0;
+      const backlogTimer = setInterval(() => {
+        void store.db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirst()
+          .then((row) => {
+            if (Date.now() >= windowStart) backlogMax = Math.max(backlogMax, Number(row?.n ?? 0));
+          })
+          .catch(() => undefined);
+      }, 200);
+      // Open loop: requests go out on schedule whatever the answers do, as real clients would.
+      while (Date.now() < windowEnd) {
+        due += perTick;
+        while (sent < Math.floor(due)) {
+          sent += 1;
+          const inWindow = Date.now() >= windowStart;
+          if (inWindow) sentInWindow += 1;
+          inFlight += 1;
+          if (inWindow) inFlightMax = Math.max(inFlightMax, inFlight);
+          const p: Promise<void> = payOne()
+            .then((id) => {
+              if (id === undefined) errors += 1;
+              else if (inWindow) paidInWindow.push(id);
+            })
+            .catch(() => {
+              errors += 1;
+            })
+            .finally(() => {
+              inFlight -= 1;
+              pending.delete(p);
+            });
+          pending.add(p);
+        }
+        const next = start + (sent / rate) * 1000;
+        const wait = next - performance.now();
+        await sleep(Math.max(0, Math.min(tickMs, wait)));
+      }
+      await Promise.all(pending);
+      clearInterval(backlogTimer);
+      // Let the pipeline deliver what the window paid for.
+      const giveUpAt = Date.now() + 15_000;
+      const received = () => paidInWindow.filter((id) => subscriber.samples.has(id)).length;
+      while (received() < paidInWindow.length && Date.now() < giveUpAt) await sleep(50);
+      const samples = paidInWindow.flatMap((id) => subscriber.samples.get(id) ?? []);
+      return {
+        mode,
+        targetRate: rate,
+        sentPerSecond: sentInWindow / (measureMs / 1000),
+        errors,
+        inFlightMax,
+        backlogMax,
+        received: samples.length,
+        paid: paidInWindow.length,
+        latency: summarize(samples.map((s) => s.latencyMs)),
+        toLog: summarize(samples.map((s) => s.toLogMs)),
+        fromLog: summarize(samples.map((s) => s.fromLogMs)),
+      };
+    });
+    log(
+      `${mode}: sent ${fmt(result.sentPerSecond, 0)}/s, ${result.received}/${result.paid} events received, ` +
+        `outbox backlog max ${result.backlogMax}, requests in flight max ${result.inFlightMax}; ` +
+        `p50 ${fmt(result.latency.p50Ms)} ms, p99 ${fmt(result.latency.p99Ms)} ms ` +
+        `(to the log p50 ${fmt(result.toLog.p50Ms)} / p99 ${fmt(result.toLog.p99Ms)}, ` +
+        `from it p50 ${fmt(result.fromLog.p50Ms)} / p99 ${fmt(result.fromLog.p99Ms)})`,
+    );
+    return result;
+  } finally {
+    await close();
+    await subscriber.close();
+    await transport.close();
+    await store.close();
+    await child.stop();
+    await dropSite(site);
+  }
+}
+
+// ---- 3. The API with the pipeline, beside the API alone --------------------------------------------
+
+interface OverheadRound {
+  variant: 'api alone' | 'api + relay + subscriber';
+  round: number;
+  perSecond: number;
+  p99Ms: number;
+  errors: number;
+  eventsReceived?: number;
+}
+
+interface OverheadResult {
+  mode: Mode;
+  clients: number;
+  rounds: OverheadRound[];
+  aloneMedian: number;
+  pipelineMedian: number;
+  ratio: number;
+}
+
+const median = (values: number[]) => {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<OverheadResult> {
+  const out: OverheadRound[] = [];
+  for (let round = 1; round <= rounds; round += 1) {
+    // Alternate which goes first, so a drift of the machine favours neither.
+    const order: OverheadRound['variant'][] =
+      round % 2 ? ['api alone', 'api + relay + subscriber'] : ['api + relay + subscriber', 'api alone'];
+    for (const variant of order) {
+      const site = await createSite(mode, kafka, `overhead${round}${variant === 'api alone' ? 'a' : 'p'}`);
+      const withPipeline = variant !== 'api alone';
+      const { child, url, secret } = await startPaystream(site, withPipeline ? 'start' : 'api');
+      const store = withPipeline ? openSiteStore(site) : undefined;
+      const transport = store ? openSiteTransport(site, store) : undefined;
+      const subscriber = transport ? await Subscriber.start(transport) : undefined;
+      const { pay, close } = payer(url, secret, clients);
+      try {
+        const { result } = await withVacuum(site, () =>
+          drive(pay, { concurrency: clients, warmupMs, measureMs }),
+        );
+        const errors = Object.values(result.errors).reduce((a, b) => a + b, 0);
+        out.push({
+          variant,
+          round,
+          perSecond: result.perSecond,
+          p99Ms: result.latency.p99Ms,
+          errors,
+          eventsReceived: subscriber?.received,
+        });
+        log(
+          `${mode}: ${variant}, round ${round}: ${fmt(result.perSecond, 0)} payments/s, p99 ${fmt(result.latency.p99Ms)} ms`,
+        );
+      } finally {
+        await close();
+        await subscriber?.close();
+        await transport?.close();
+        await store?.close();
+        await child.stop();
+        await dropSite(site);
+      }
+    }
+  }
+  const aloneMedian = median(out.filter((r) => r.variant === 'api alone').map((r) => r.perSecond));
+  const pipelineMedian = median(out.filter((r) => r.variant !== 'api alone').map((r) => r.perSecond));
+  return { mode, clients, rounds: out, aloneMedian, pipelineMedian, ratio: pipelineMedian / aloneMedian };
+}
+
+// ---- The run and its report ------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log(`run ${runId}: node bench/relay.ts ${process.argv.slice(2).join(' ')}`);
+  let kafka: LocalKafka | undefined;
+  let kafkaDir: string | undefined;
+  if (modes.includes('kafka')) {
+    kafkaDir = mkdtempSync(path.join(os.tmpdir(), 'paystream-relay-bench-kafka-'));
+    kafka = (await LocalKafka.start({ nodes: 1, dir: kafkaDir })).kafka;
+    log(`Kafka ${kafkaVersion} on ${kafka.bootstrap}`);
+  }
+  try {
+    const throughput = kafka && phases.has('throughput') ? await relayThroughput(kafka) : undefined;
+    const latencies: LatencyResult[] = [];
+    if (phases.has('latency')) for (const mode of modes) latencies.push(await endToEnd(mode, kafka));
+    const overheads: OverheadResult[] = [];
+    if (phases.has('overhead')) for (const mode of modes) overheads.push(await overhead(mode, kafka));
+
+    const targets = [
+      ...(throughput
+        ? [
+            {
+              name: 'Relay throughput >= 50% of ProducerPerformance (same records, acks=all)',
+              measured: `${fmt(throughput.relayPerSecond, 0)} / ${fmt(throughput.producerPerformancePerSecond, 0)} = ${fmt(throughput.ratio * 100)}%`,
+              pass: throughput.ratio >= 0.5,
+            },
+          ]
+        : []),
+      ...latencies.map((l) => ({
+        name: `${l.mode}: end-to-end p99 <= 50 ms at ${l.targetRate} payments/s`,
+        measured: `p99 ${fmt(l.latency.p99Ms)} ms (p50 ${fmt(l.latency.p50Ms)} ms), sent ${fmt(l.sentPerSecond, 0)}/s, ${l.received}/${l.paid} events`,
+        pass: l.latency.p99Ms <= 50 && l.received === l.paid && l.sentPerSecond >= 0.95 * l.targetRate,
+      })),
+      ...overheads.map((o) => ({
+        name: `${o.mode}: API with relay + subscriber >= 85% of the API alone`,
+        measured: `${fmt(o.pipelineMedian, 0)} / ${fmt(o.aloneMedian, 0)} = ${fmt(o.ratio * 100)}%`,
+        pass: o.ratio >= 0.85,
+      })),
+    ];
+    const date = started.toISOString().slice(0, 10);
+    const report = {
+      date: started.toISOString(),
+      command: `node bench/relay.ts ${process.argv.slice(2).join(' ')}`.trim(),
+      settings: { modes, recordCount, rate, measureMs, warmupMs, rounds, clients, partitions, kafkaVersion },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        memGiB: os.totalmem() / 2 ** 30,
+        node: process.version,
+      },
+      targets,
+      throughput,
+      latencies,
+      overheads,
+    };
+    mkdirSync(opts.out, { recursive: true });
+    const base = path.join(opts.out, `relay-${date}`);
+    writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(`${base}.md`, markdown(report));
+    log(`report: ${base}.md`);
+    for (const t of targets) log(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}`);
+  } finally {
+    await kafka?.stop();
+    if (kafkaDir) rmSync(kafkaDir, { recursive: true, force: true });
+  }
+}
+
+function markdown(r: {
+  date: string;
+  command: string;
+  settings: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  targets: { name: string; measured: string; pass: boolean }[];
+  throughput: ThroughputResult | undefined;
+  latencies: LatencyResult[];
+  overheads: OverheadResult[];
+}): string {
+  const lines = [
+    `# Event pipeline benchmark, ${r.date}`,
+    '',
+    `Command: \`${r.command}\` (\`npm run bench:relay\`). Machine: ${r.machine['cpus']} × ${r.machine['cpuModel']}, ` +
+      `${fmt(Number(r.machine['memGiB']))} GiB, Node ${r.machine['node']}. Kafka ${r.settings['kafkaVersion']}, one local ` +
+      `broker (\`paystream kafka\`), topics of ${r.settings['partitions']} partitions. PostgreSQL tables VACUUM (ANALYZE)d ` +
+      'before each measurement and every 5 s during load (autovacuum is off on this machine). Everything runs on ' +
+      'the same 2 cores, the load generator and the subscriber included: compare the ratios, not absolute figures.',
+    '',
+    '## Targets',
+    '',
+    '| target | measured | result |',
+    '| --- | --- | --- |',
+    ...r.targets.map((t) => `| ${t.name} | ${t.measured} | **${t.pass ? 'PASS' : 'FAIL'}** |`),
+    '',
+  ];
+  if (r.throughput) {
+    const t = r.throughput;
+    lines.push(
+      '## 1. Relay throughput beside ProducerPerformance',
+      '',
+      `${fmt(t.records, 0)} payment.succeeded events, value ${fmt(t.valueBytesMean, 0)} bytes on average (CloudEvents ` +
+        `binary mode adds ${fmt(t.headerBytesMean, 0)} bytes of ce_* headers per record, which ProducerPerformance does not send). ` +
+        'The relay drains a pre-filled PostgreSQL outbox (read oldest 500, publish with acks=all and the idempotent ' +
+        'producer, then move them to the events archive and delete them from the outbox, one transaction per round). ' +
+        'ProducerPerformance sends the same count of records of the mean value size with acks=all and enable.idempotence=true, default batching.',
+      '',
+      '| | records/s |',
+      '| --- | --- |',
+      `| OutboxRelay (outbox -> Kafka -> archive) | ${fmt(t.relayPerSecond, 0)} |`,
+      `| ProducerPerformance | ${fmt(t.producerPerformancePerSecond, 0)} |`,
+      `| ratio | ${fmt(t.ratio * 100)}% |`,
+      '',
+      `ProducerPerformance's summary: \`${t.producerPerformanceLine}\``,
+      '',
+    );
+  }
+  lines.push(
+    '## 2. End-to-end latency',
+    '',
+    'Payments sent open loop at the target rate to a real `paystream start` (API + relay) process; a subscriber in the ' +
+      "benchmark's process reads the payments topic through the Transport (embedded: another process on the same SQLite file, " +
+      "woken by inotify; kafka: a consumer group). Latency = receive time - the event's `time`, which is set just before the " +
+      "payment's transaction commits: an upper bound on commit-to-handler.",
+    '',
+    '| mode | sent/s | errors | events received / paid | p50 ms | p90 ms | p99 ms | max ms | to the log p50 / p99 | from the log p50 / p99 |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.latencies.map(
+      (l) =>
+        `| ${l.mode} | ${fmt(l.sentPerSecond, 0)} | ${l.errors} | ${l.received} / ${l.paid} | ${fmt(l.latency.p50Ms)} | ` +
+        `${fmt(l.latency.p90Ms)} | ${fmt(l.latency.p99Ms)} | ${fmt(l.latency.maxMs)} | ` +
+        `${fmt(l.toLog.p50Ms)} / ${fmt(l.toLog.p99Ms)} | ${fmt(l.fromLog.p50Ms)} / ${fmt(l.fromLog.p99Ms)} |`,
+    ),
+    '',
+    "\"To the log\" is the event's time to the record's timestamp in the log (Kafka: the producer's create time, " +
+      'set when the relay publishes; embedded: the append); "from the log" is that timestamp to the subscriber.',
+    '',
+    '## 3. The API with the pipeline, beside the API alone',
+    '',
+    `Closed loop, ${r.settings['clients']} clients, ${fmt(Number(r.settings['measureMs']) / 1000, 0)} s after ` +
+      `${fmt(Number(r.settings['warmupMs']) / 1000, 0)} s of warm-up, each on a fresh store; alone = \`paystream api\` ` +
+      '(no relay: events stay in the outbox), with the pipeline = `paystream start` (API + relay) and a subscriber. ' +
+      'Rounds alternate the order.',
+    '',
+    '| mode | variant | round | payments/s | p99 ms | errors | events received |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...r.overheads.flatMap((o) =>
+      o.rounds.map(
+        (x) =>
+          `| ${o.mode} | ${x.variant} | ${x.round} | ${fmt(x.perSecond, 0)} | ${fmt(x.p99Ms)} | ${x.errors} | ${x.eventsReceived ?? ''} |`,
+      ),
+    ),
+    '',
+    ...r.overheads.map(
+      (o) =>
+        `- ${o.mode}: medians ${fmt(o.pipelineMedian, 0)} with the pipeline / ${fmt(o.aloneMedian, 0)} alone = ${fmt(o.ratio * 100)}%`,
+    ),
+    '',
+  );
+  return lines.join('\n');
+}
+
+await main();
