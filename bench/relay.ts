@@ -272,15 +272,23 @@ async function withVacuum<T>(site: Site, fn: () => Promise<T>): Promise<{ result
   }
 }
 
+const median = (values: number[]) => {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 // ---- 1. Relay throughput beside ProducerPerformance ----------------------------------------------
 
 interface ThroughputResult {
   records: number;
+  rounds: number;
   valueBytesMean: number;
   headerBytesMean: number;
+  /** Medians of the rounds, and each round's figure. */
   relayPerSecond: number;
-  relaySeconds: number;
+  relayRates: number[];
   producerPerformancePerSecond: number;
+  producerRates: number[];
   producerPerformanceLine: string;
   ratio: number;
 }
@@ -295,101 +303,127 @@ async function relayThroughput(kafka: LocalKafka): Promise<ThroughputResult> {
       ...coreTopics(loadConfig(site.env)),
       { name: 'perf', partitions, replicationFactor: 1, minInsyncReplicas: 1 },
     ]);
-    log(`relay throughput: filling the outbox with ${fmt(recordCount, 0)} payment.succeeded events`);
     const writer = new OutboxWriter(new IdGenerator(), systemClock);
     let valueBytes = 0;
     let headerBytes = 0;
-    for (let i = 0; i < recordCount; i += 1000) {
-      await store.transaction(async (trx) => {
-        const rows = [];
-        for (let j = i; j < Math.min(recordCount, i + 1000); j += 1) {
-          const { envelope, row } = writer.prepare({
-            type: 'payment.succeeded',
-            subject: `pay_01JBENCH${String(j).padStart(18, '0')}`,
-            partitionKey: `acct_01JBENCHMERCHANT0000000000/cus_bench_${j % 1000}`,
-            data: {
-              payment_id: `pay_01JBENCH${String(j).padStart(18, '0')}`,
-              merchant_id: 'acct_01JBENCHMERCHANT0000000000',
-              customer_id: `cus_bench_${j % 1000}`,
-              amount: 100 + (j % 9900),
-              currency: 'usd',
-              payment_method: 'pm_card_visa',
-              description: 'bench payment',
-              metadata: { order: `ord_${j}` },
-              livemode: false,
-              created: Math.floor(Date.now() / 1000),
-              gateway_charge_id: `ch_sandbox_${j}`,
-            },
-          });
-          valueBytes += Buffer.byteLength(JSON.stringify(envelope.data));
-          headerBytes += Object.entries({
-            ce_specversion: envelope.specversion,
-            ce_id: envelope.id,
-            ce_source: envelope.source,
-            ce_type: envelope.type,
-            ce_subject: envelope.subject,
-            ce_time: envelope.time,
-            ce_dataschema: envelope.dataschema,
-            ce_partitionkey: envelope.partitionkey,
-            'content-type': envelope.datacontenttype,
-          }).reduce((n, [k, v]) => n + k.length + v.length, 0);
-          rows.push(row);
+    let filled = 0;
+    const fill = async () => {
+      log(`relay throughput: filling the outbox with ${fmt(recordCount, 0)} payment.succeeded events`);
+      valueBytes = 0;
+      headerBytes = 0;
+      for (let i = 0; i < recordCount; i += 1000) {
+        await store.transaction(async (trx) => {
+          const rows = [];
+          for (let j = i; j < Math.min(recordCount, i + 1000); j += 1) {
+            const { envelope, row } = writer.prepare({
+              type: 'payment.succeeded',
+              subject: `pay_01JBENCH${String(j).padStart(18, '0')}`,
+              partitionKey: `acct_01JBENCHMERCHANT0000000000/cus_bench_${j % 1000}`,
+              data: {
+                payment_id: `pay_01JBENCH${String(j).padStart(18, '0')}`,
+                merchant_id: 'acct_01JBENCHMERCHANT0000000000',
+                customer_id: `cus_bench_${j % 1000}`,
+                amount: 100 + (j % 9900),
+                currency: 'usd',
+                payment_method: 'pm_card_visa',
+                description: 'bench payment',
+                metadata: { order: `ord_${j}` },
+                livemode: false,
+                created: Math.floor(Date.now() / 1000),
+                gateway_charge_id: `ch_sandbox_${j}`,
+              },
+            });
+            valueBytes += Buffer.byteLength(JSON.stringify(envelope.data));
+            headerBytes += Object.entries({
+              ce_specversion: envelope.specversion,
+              ce_id: envelope.id,
+              ce_source: envelope.source,
+              ce_type: envelope.type,
+              ce_subject: envelope.subject,
+              ce_time: envelope.time,
+              ce_dataschema: envelope.dataschema,
+              ce_partitionkey: envelope.partitionkey,
+              'content-type': envelope.datacontenttype,
+            }).reduce((n, [k, v]) => n + k.length + v.length, 0);
+            rows.push(row);
+          }
+          await trx.insertInto('outbox').values(rows).execute();
+        });
+      }
+      filled += 1;
+      await adminQuery(site.databaseUrl!, `VACUUM (ANALYZE) ${benchTables.join(', ')}`);
+    };
+    // The relay's own loop (leased, pipelined), as `paystream relay` runs it, until the outbox is empty.
+    const runRelay = async () => {
+      const relay = new OutboxRelay({ store, transport });
+      const t0 = performance.now();
+      await relay.start();
+      while (await store.db.selectFrom('outbox').select('position').limit(1).executeTakeFirst())
+        await sleep(5);
+      await relay.stop();
+      const perSecond = recordCount / ((performance.now() - t0) / 1000);
+      log(`relay throughput: ${fmt(perSecond, 0)} events/s`);
+      return perSecond;
+    };
+    const runProducerPerformance = () => {
+      const output = execFileSync(
+        'java',
+        [
+          '-Xmx512m',
+          '-cp',
+          `${kafka.libs}/*`,
+          'org.apache.kafka.tools.ProducerPerformance',
+          '--topic',
+          'perf',
+          '--num-records',
+          String(recordCount),
+          '--record-size',
+          String(Math.round(valueBytes / recordCount)),
+          '--throughput',
+          '-1',
+          '--producer-props',
+          `bootstrap.servers=${kafka.bootstrap}`,
+          'acks=all',
+          'enable.idempotence=true',
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const line = output.trim().split('\n').pop()!;
+      const perSecond = Number(/([\d.]+) records\/sec/.exec(line)?.[1]);
+      if (!Number.isFinite(perSecond)) throw new Error(`ProducerPerformance printed no rate:\n${output}`);
+      log(
+        `ProducerPerformance: ${fmt(perSecond, 0)} records/s (${recordCount} records of ${Math.round(valueBytes / recordCount)} bytes)`,
+      );
+      return { perSecond, line };
+    };
+    // Three rounds, alternating which goes first: the machine's drift favours neither.
+    const relayRates: number[] = [];
+    const producerRates: number[] = [];
+    let producerLine = '';
+    for (let round = 1; round <= 3; round += 1) {
+      await fill();
+      const order = round % 2 ? ['relay', 'producer'] : ['producer', 'relay'];
+      for (const which of order) {
+        if (which === 'relay') relayRates.push(await runRelay());
+        else {
+          const pp = runProducerPerformance();
+          producerRates.push(pp.perSecond);
+          producerLine = pp.line;
         }
-        await trx.insertInto('outbox').values(rows).execute();
-      });
+      }
     }
-    await adminQuery(site.databaseUrl!, `VACUUM (ANALYZE) ${benchTables.join(', ')}`);
-    const relay = new OutboxRelay({ store, transport, batchMax: 500 });
-    log('relay throughput: draining the outbox into Kafka');
-    const t0 = performance.now();
-    let moved = 0;
-    while (moved < recordCount) {
-      const n = await relay.publishRound();
-      if (n === 0) throw new Error(`the outbox emptied after ${moved} of ${recordCount} events`);
-      moved += n;
-    }
-    const relaySeconds = (performance.now() - t0) / 1000;
-    const relayPerSecond = recordCount / relaySeconds;
-    log(`relay throughput: ${fmt(relayPerSecond, 0)} events/s`);
-
-    const valueBytesMean = valueBytes / recordCount;
-    log(
-      `ProducerPerformance: ${fmt(recordCount, 0)} records of ${Math.round(valueBytesMean)} bytes, acks=all`,
-    );
-    const output = execFileSync(
-      'java',
-      [
-        '-Xmx512m',
-        '-cp',
-        `${kafka.libs}/*`,
-        'org.apache.kafka.tools.ProducerPerformance',
-        '--topic',
-        'perf',
-        '--num-records',
-        String(recordCount),
-        '--record-size',
-        String(Math.round(valueBytesMean)),
-        '--throughput',
-        '-1',
-        '--producer-props',
-        `bootstrap.servers=${kafka.bootstrap}`,
-        'acks=all',
-        'enable.idempotence=true',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const summaryLine = output.trim().split('\n').pop()!;
-    const perSecond = Number(/([\d.]+) records\/sec/.exec(summaryLine)?.[1]);
-    if (!Number.isFinite(perSecond)) throw new Error(`ProducerPerformance printed no rate:\n${output}`);
-    log(`ProducerPerformance: ${fmt(perSecond, 0)} records/s`);
+    const relayPerSecond = median(relayRates);
+    const perSecond = median(producerRates);
     return {
       records: recordCount,
-      valueBytesMean,
+      rounds: filled,
+      valueBytesMean: valueBytes / recordCount,
       headerBytesMean: headerBytes / recordCount,
       relayPerSecond,
-      relaySeconds,
+      relayRates,
       producerPerformancePerSecond: perSecond,
-      producerPerformanceLine: summaryLine,
+      producerRates,
+      producerPerformanceLine: producerLine,
       ratio: relayPerSecond / perSecond,
     };
   } finally {
@@ -541,11 +575,6 @@ interface OverheadResult {
   ratio: number;
 }
 
-const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<OverheadResult> {
   const out: OverheadRound[] = [];
   for (let round = 1; round <= rounds; round += 1) {
@@ -692,15 +721,18 @@ function markdown(r: {
       '',
       `${fmt(t.records, 0)} payment.succeeded events, value ${fmt(t.valueBytesMean, 0)} bytes on average (CloudEvents ` +
         `binary mode adds ${fmt(t.headerBytesMean, 0)} bytes of ce_* headers per record, which ProducerPerformance does not send). ` +
-        'The relay drains a pre-filled PostgreSQL outbox (read oldest 500, publish with acks=all and the idempotent ' +
-        'producer, then move them to the events archive and delete them from the outbox, one transaction per round). ' +
+        "The relay's own loop drains a pre-filled PostgreSQL outbox (read the oldest 500, publish them with acks=all and the " +
+        'idempotent producer, then move them to the events archive and out of the outbox in one transaction, which runs ' +
+        'while the next 500 are read and published). ' +
         'ProducerPerformance sends the same count of records of the mean value size with acks=all and enable.idempotence=true, default batching.',
+      '',
+      `${t.rounds} rounds, alternating which runs first; the medians are compared.`,
       '',
       '| | records/s |',
       '| --- | --- |',
-      `| OutboxRelay (outbox -> Kafka -> archive) | ${fmt(t.relayPerSecond, 0)} |`,
-      `| ProducerPerformance | ${fmt(t.producerPerformancePerSecond, 0)} |`,
-      `| ratio | ${fmt(t.ratio * 100)}% |`,
+      `| OutboxRelay (outbox -> Kafka -> archive) | ${fmt(t.relayPerSecond, 0)} (rounds: ${t.relayRates.map((r) => fmt(r, 0)).join(', ')}) |`,
+      `| ProducerPerformance | ${fmt(t.producerPerformancePerSecond, 0)} (rounds: ${t.producerRates.map((r) => fmt(r, 0)).join(', ')}) |`,
+      `| ratio of the medians | ${fmt(t.ratio * 100)}% |`,
       '',
       `ProducerPerformance's summary: \`${t.producerPerformanceLine}\``,
       '',

@@ -22,15 +22,14 @@ function merchantOf(event: CloudEvent): string | null {
     : null;
 }
 
-/** Keeps the events (outbox envelopes as JSON) in the archive. */
+/** Keeps the events (each with its envelope as JSON, as the outbox holds it) in the archive. */
 export async function archiveEvents(
   trx: Transaction<Database>,
-  envelopes: readonly string[],
+  events: readonly { event: CloudEvent; envelope: string }[],
   now: number,
 ): Promise<void> {
-  if (envelopes.length === 0) return;
-  const rows = envelopes.map((envelope) => {
-    const event = JSON.parse(envelope) as CloudEvent;
+  if (events.length === 0) return;
+  const rows = events.map(({ event, envelope }) => {
     return {
       id: event.id,
       merchant_id: merchantOf(event),

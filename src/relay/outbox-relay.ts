@@ -100,40 +100,34 @@ export class OutboxRelay {
     const publishIn = this.#transport.publishIn?.bind(this.#transport);
     if (publishIn) {
       return this.#store.transaction(async (trx) => {
-        const rows = await this.#oldest(trx);
-        for (const [topic, records] of byTopic(rows)) await publishIn(trx, topic, records);
-        await this.#moveToArchive(trx, rows);
-        return rows.length;
+        const batch = parse(await this.#oldest(trx));
+        for (const [topic, records] of byTopic(batch)) await publishIn(trx, topic, records);
+        await this.#moveToArchive(trx, batch);
+        return batch.length;
       });
     }
-    const rows = await this.#oldest(this.#store.db);
-    for (const [topic, records] of byTopic(rows)) await this.#transport.publish(topic, records);
-    if (rows.length > 0) await this.#store.transaction((trx) => this.#moveToArchive(trx, rows));
-    return rows.length;
+    const batch = parse(await this.#oldest(this.#store.db));
+    for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
+    if (batch.length > 0) await this.#store.transaction((trx) => this.#moveToArchive(trx, batch));
+    return batch.length;
   }
 
-  #oldest(db: Store['db'] | Transaction<Database>): Promise<OutboxRow[]> {
-    return db
-      .selectFrom('outbox')
-      .select(['position', 'envelope'])
-      .orderBy('position')
-      .limit(this.#batchMax)
-      .execute();
+  /** The oldest rows still in the outbox; with `after`, the oldest after that position. */
+  #oldest(db: Store['db'] | Transaction<Database>, after?: OutboxRow['position']): Promise<OutboxRow[]> {
+    let query = db.selectFrom('outbox').select(['position', 'envelope']);
+    if (after !== undefined) query = query.where('position', '>', after.toString());
+    return query.orderBy('position').limit(this.#batchMax).execute();
   }
 
-  async #moveToArchive(trx: Transaction<Database>, rows: readonly OutboxRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await archiveEvents(
-      trx,
-      rows.map((r) => r.envelope),
-      this.#clock.now(),
-    );
+  async #moveToArchive(trx: Transaction<Database>, batch: readonly OutboxEvent[]): Promise<void> {
+    if (batch.length === 0) return;
+    await archiveEvents(trx, batch, this.#clock.now());
     await trx
       .deleteFrom('outbox')
       .where(
         'position',
         'in',
-        rows.map((r) => r.position.toString()),
+        batch.map((r) => r.position.toString()),
       )
       .execute();
   }
@@ -158,8 +152,10 @@ export class OutboxRelay {
 
   async #loop(): Promise<void> {
     let failures = 0;
+    const pipeline = new MovePipeline();
     while (!this.#stopped) {
       if (!this.#lease.held) {
+        await pipeline.drain().catch(() => undefined);
         await sleep(this.#idlePollMs * 10);
         continue;
       }
@@ -168,16 +164,43 @@ export class OutboxRelay {
           this.#nextPurgeAt = this.#clock.now() + this.#purgeIntervalMs;
           await purgeEvents(this.#store, this.#clock.now() - this.#eventRetentionMs);
         }
-        const moved = await this.publishRound();
+        const moved = this.#transport.publishIn
+          ? await this.publishRound()
+          : await this.#pipelinedRound(pipeline);
         failures = 0;
-        if (moved < this.#batchMax) await sleep(this.#idlePollMs);
+        if (moved < this.#batchMax) {
+          await pipeline.drain();
+          await sleep(this.#idlePollMs);
+        }
       } catch (error) {
+        await pipeline.drain().catch(() => undefined);
         this.#onError(error);
         failures += 1;
         // The transport or the store is down: back off (up to 5 s), the events wait in the outbox.
         await sleep(Math.min(5000, this.#idlePollMs * 2 ** Math.min(failures, 12)));
       }
     }
+    await pipeline.drain().catch(() => undefined);
+  }
+
+  /**
+   * A round to a transport outside the store (Kafka): while the previous round's rows are being
+   * moved out of the outbox (its own transaction), this round reads the rows after them and
+   * publishes them. Publishes stay one after the other, in outbox order, and so do moves. A round
+   * after an idle wait, a failure or a lost lease reads from the oldest row again, so a row that
+   * committed late below a position already read is found then.
+   */
+  async #pipelinedRound(pipeline: MovePipeline): Promise<number> {
+    const batch = parse(await this.#oldest(this.#store.db, pipeline.after));
+    for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
+    await pipeline.drain();
+    if (batch.length > 0) {
+      pipeline.start(
+        this.#store.transaction((trx) => this.#moveToArchive(trx, batch)),
+        batch[batch.length - 1]!.position,
+      );
+    }
+    return batch.length;
   }
 
   async stop(): Promise<void> {
@@ -187,15 +210,47 @@ export class OutboxRelay {
   }
 }
 
-/** The rows' events as records, grouped by topic, each group in outbox order. */
-function byTopic(rows: readonly OutboxRow[]): Map<string, OutgoingRecord[]> {
+/** An outbox row with its envelope parsed once, for the records and for the archive. */
+interface OutboxEvent {
+  position: OutboxRow['position'];
+  envelope: string;
+  event: CloudEvent;
+}
+
+function parse(rows: readonly OutboxRow[]): OutboxEvent[] {
+  return rows.map((row) => ({ ...row, event: JSON.parse(row.envelope) as CloudEvent }));
+}
+
+/** The events as records, grouped by topic, each group in outbox order. */
+function byTopic(batch: readonly OutboxEvent[]): Map<string, OutgoingRecord[]> {
   const groups = new Map<string, OutgoingRecord[]>();
-  for (const row of rows) {
-    const event = JSON.parse(row.envelope) as CloudEvent;
+  for (const { event } of batch) {
     const topic = topicOf(event.type);
     const records = groups.get(topic) ?? [];
     records.push(toRecord(event));
     groups.set(topic, records);
   }
   return groups;
+}
+
+/** The one move (archive + delete) that may run while the next round reads and publishes. */
+class MovePipeline {
+  #moving: Promise<void> | undefined;
+  /** The last position of the rows being moved: the next round reads after it. */
+  after: OutboxRow['position'] | undefined;
+
+  start(move: Promise<void>, lastPosition: OutboxRow['position']): void {
+    // Marked handled here; drain() still throws its failure to the loop.
+    move.catch(() => undefined);
+    this.#moving = move;
+    this.after = lastPosition;
+  }
+
+  /** Waits for the move in progress; afterwards rounds read from the oldest row again. */
+  async drain(): Promise<void> {
+    const moving = this.#moving;
+    this.#moving = undefined;
+    this.after = undefined;
+    await moving;
+  }
 }
