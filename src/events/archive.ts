@@ -49,16 +49,30 @@ export async function archiveEvents(
   }
 }
 
-/** Deletes archived events created before `olderThanMs`, in batches; returns how many. */
+/**
+ * The smallest UUIDv7 of a millisecond: every id below it was made earlier. Ids are lowercase hex
+ * (IdGenerator.uuid), so text order is time order.
+ */
+export function uuidFloorOf(ms: number): string {
+  const h = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0').slice(-12);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+/**
+ * Deletes archived events created before `olderThanMs`, in batches; returns how many. It walks the
+ * key (UUIDv7 ids sort by creation time), so it needs no index of its own.
+ */
 export async function purgeEvents(store: Store, olderThanMs: number): Promise<number> {
+  const below = uuidFloorOf(olderThanMs);
   let total = 0;
   for (;;) {
     const deleted = await store.transaction(async (trx) => {
       const ids = await trx
         .selectFrom('events')
         .select('id')
+        .where('id', '<', below)
         .where('created_at', '<', olderThanMs)
-        .orderBy('created_at')
+        .orderBy('id')
         .limit(eventPurgeBatchMax)
         .execute();
       if (ids.length === 0) return 0;
