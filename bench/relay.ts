@@ -223,23 +223,6 @@ async function startPaystream(
 function payer(url: string, secret: string, connections: number) {
   const pool = new Pool(url, { connections, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   let seq = 0;
-  const pay: Op = async () => {
-    const i = seq++;
-    const res = await pool.request({
-      method: 'POST',
-      path: '/v1/payments',
-      headers: {
-        authorization: `Bearer ${secret}`,
-        'content-type': 'application/json',
-        'idempotency-key': `relay-bench-${runId}-${i}`,
-      },
-      body: paymentBody(i),
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
-    const payment = JSON.parse(text) as { id: string; status?: string };
-    return payment.status === 'succeeded' ? null : 'not succeeded';
-  };
   /** One payment; resolves to its id, or undefined when it failed. */
   const payOne = async (): Promise<string | undefined> => {
     const i = seq++;
@@ -258,6 +241,8 @@ function payer(url: string, secret: string, connections: number) {
     const payment = JSON.parse(text) as { id: string; status?: string };
     return payment.status === 'succeeded' ? payment.id : undefined;
   };
+  /** The same, as the closed-loop driver's operation: null when it succeeded. */
+  const pay: Op = async () => ((await payOne()) === undefined ? 'failed or not succeeded' : null);
   return { pay, payOne, close: () => pool.close() };
 }
 

@@ -19,6 +19,7 @@ import {
   pgSandbox,
   root,
   runId,
+  serveCommand,
   sharedSettings,
   vacuumIntervalMs,
   warmupSeconds,
@@ -73,7 +74,7 @@ export async function apiPhase(mode: Mode, pgAdminUrl: string): Promise<PhaseRes
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${mode}-api-\${pid}.cpuprofile`);
     }
     const { child, match } = await spawnUntil(
-      [...nodeArgs, cli, 'start'],
+      [...nodeArgs, cli, serveCommand],
       env,
       /API on (http:\/\/[^\s,]+)/,
       `paystream (${mode})`,

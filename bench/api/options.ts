@@ -27,6 +27,7 @@ export const { values: opts } = parseArgs({
     customers: { type: 'string', default: '50' },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
     'cpu-prof': { type: 'boolean', default: false },
+    serve: { type: 'string', default: 'start' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -78,3 +79,7 @@ export { runId } from './run-id.ts';
 export function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
+
+/** The paystream command the API phase runs: `start` (API + relay) or `api` (the API alone). */
+export const serveCommand = opts.serve;
+if (serveCommand !== 'start' && serveCommand !== 'api') throw new Error('--serve must be start or api');
