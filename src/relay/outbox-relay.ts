@@ -37,6 +37,9 @@ export interface RelayStats {
   oldestAgeMs: number;
 }
 
+/** Pipelined rounds (reading after the previous one) before a round reads from the oldest row again. */
+const pipelinedRoundsMax = 8;
+
 /** The lease that makes one relay process the active one: per-key order needs a single publisher. */
 export const relayLeaseName = 'outbox_relay';
 
@@ -188,12 +191,15 @@ export class OutboxRelay {
    * moved out of the outbox (its own transaction), this round reads the rows after them and
    * publishes them. Publishes stay one after the other, in outbox order, and so do moves. A round
    * after an idle wait, a failure or a lost lease reads from the oldest row again, so a row that
-   * committed late below a position already read is found then.
+   * committed late below a position already read is found then; so does every
+   * `pipelinedRoundsMax`-th round, so that a backlog that never lets the relay idle cannot hold such
+   * a row back for long.
    */
   async #pipelinedRound(pipeline: MovePipeline): Promise<number> {
+    if (pipeline.rounds >= pipelinedRoundsMax) await pipeline.drain();
     const batch = parse(await this.#oldest(this.#store.db, pipeline.after));
     for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
-    await pipeline.drain();
+    await pipeline.settle();
     if (batch.length > 0) {
       pipeline.start(
         this.#store.transaction((trx) => this.#moveToArchive(trx, batch)),
@@ -238,19 +244,28 @@ class MovePipeline {
   #moving: Promise<void> | undefined;
   /** The last position of the rows being moved: the next round reads after it. */
   after: OutboxRow['position'] | undefined;
+  /** Rounds read after a position since the last read from the oldest row. */
+  rounds = 0;
 
   start(move: Promise<void>, lastPosition: OutboxRow['position']): void {
     // Marked handled here; drain() still throws its failure to the loop.
     move.catch(() => undefined);
     this.#moving = move;
     this.after = lastPosition;
+    this.rounds += 1;
+  }
+
+  /** Waits for the move in progress (its failure is thrown here). */
+  async settle(): Promise<void> {
+    const moving = this.#moving;
+    this.#moving = undefined;
+    await moving;
   }
 
   /** Waits for the move in progress; afterwards rounds read from the oldest row again. */
   async drain(): Promise<void> {
-    const moving = this.#moving;
-    this.#moving = undefined;
     this.after = undefined;
-    await moving;
+    this.rounds = 0;
+    await this.settle();
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { migrationSets } from '../../src/app/migrations.ts';
 import { fromRecord } from '../../src/events/binary-mode.ts';
 import { OutboxWriter } from '../../src/events/outbox.ts';
@@ -94,6 +95,70 @@ for (const dialect of dialects()) {
       assert.equal(Number(archived.n), written.length, 'each event archived once');
     } finally {
       await relay.stop();
+      await store.close();
+      await db.drop();
+    }
+  });
+}
+
+/**
+ * On PostgreSQL a row can commit after rows with higher positions. A relay that never idles (a
+ * backlog) keeps reading after the previous round; it must still go back to the oldest row every
+ * few rounds, or such a row would wait for the whole backlog to drain.
+ */
+for (const dialect of dialects().filter((d) => d === 'postgres')) {
+  test(`under a backlog, a row that commits late below the rounds' positions is published soon (${dialect})`, async () => {
+    const db = await createTestDatabase(dialect);
+    const store = openStore(
+      { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 4 },
+      migrationSets,
+    );
+    const late = new pg.Client({ connectionString: db.databaseUrl });
+    const published: OutgoingRecord[] = [];
+    const transport = {
+      engine: 'kafka',
+      async publish(_topic: string, records: readonly OutgoingRecord[]) {
+        await sleep(2);
+        published.push(...records);
+      },
+    } as unknown as Transport;
+    const relay = new OutboxRelay({ store, transport, batchMax: 50, idlePollMs: 1 });
+    try {
+      await store.migrate();
+      const ids = new IdGenerator();
+      const outbox = new OutboxWriter(ids, systemClock);
+      // The late row takes its position first and commits only once the relay is busy.
+      const { envelope, row } = outbox.prepare(paymentSucceededEvent(ids, 'cus_late', 100));
+      await late.connect();
+      await late.query('BEGIN');
+      await late.query(
+        'INSERT INTO outbox (event_id, type, partition_key, envelope, created_at) VALUES ($1, $2, $3, $4, $5)',
+        [row.event_id, row.type, row.partition_key, row.envelope, row.created_at],
+      );
+      const total = 4000;
+      for (let batch = 0; batch < total / 500; batch += 1) {
+        await store.transaction(async (trx) => {
+          for (let i = 0; i < 500; i += 1) {
+            await outbox.write(trx, paymentSucceededEvent(ids, `cus_${i % 9}`, 200 + i));
+          }
+        });
+      }
+      await relay.start();
+      while (published.length < 500) await sleep(1);
+      await late.query('COMMIT');
+      const giveUpAt = Date.now() + 30_000;
+      while (!published.some((r) => fromRecord(r).id === envelope.id)) {
+        assert.ok(Date.now() < giveUpAt, 'the late row is published');
+        await sleep(1);
+      }
+      const before = published.findIndex((r) => fromRecord(r).id === envelope.id);
+      assert.ok(
+        before < total / 2,
+        `published after ${before} of ${total} rows that were read before it: not after the whole backlog`,
+      );
+    } finally {
+      await relay.stop();
+      await late.end().catch(() => undefined);
       await store.close();
       await db.drop();
     }
