@@ -61,8 +61,18 @@ export function produce(libs: string, bootstrap: string, topic: string, lines: s
   );
 }
 
-/** Reads `count` records from the beginning of `topic`, or fails after `timeoutMs` without one. */
-export function consume(libs: string, bootstrap: string, topic: string, count: number, timeoutMs = 20_000) {
+/**
+ * Reads `count` records from the beginning of `topic`, or fails after `timeoutMs` without one;
+ * `properties` are the console consumer's formatter properties (`print.key=true`, ...).
+ */
+export function consume(
+  libs: string,
+  bootstrap: string,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+  properties: Record<string, string> = {},
+) {
   return tool(libs, 'org.apache.kafka.tools.consumer.ConsoleConsumer', [
     '--bootstrap-server',
     bootstrap,
@@ -73,6 +83,7 @@ export function consume(libs: string, bootstrap: string, topic: string, count: n
     String(count),
     '--timeout-ms',
     String(timeoutMs),
+    ...Object.entries(properties).flatMap(([name, value]) => ['--property', `${name}=${value}`]),
   ])
     .split('\n')
     .filter(Boolean);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { LocalKafka } from '../../src/local-kafka/cluster.ts';
 import { OutboxRelay } from '../../src/relay/outbox-relay.ts';
 import { openStore } from '../../src/store/open.ts';
 import { KafkaTransport } from '../../src/transport/kafka/kafka-transport.ts';
+import { consume } from '../local-kafka/kafka-tools.ts';
 import { startTestApp } from '../support/app.ts';
 import { createTestDatabase, dialects } from '../support/dialects.ts';
 import { Reader } from '../transport/reader.ts';
@@ -20,45 +21,22 @@ if (!hasJava && process.env['PAYSTREAM_TEST_REQUIRE_KAFKA'] === '1') throw new E
 
 /** Reads a topic with Kafka's own console consumer (from the same jars): an independent client. */
 function consoleConsume(kafka: LocalKafka, topic: string, count: number) {
-  const output = execFileSync(
-    'java',
-    [
-      '-cp',
-      `${kafka.libs}/*`,
-      'org.apache.kafka.tools.consumer.ConsoleConsumer',
-      '--bootstrap-server',
-      kafka.bootstrap,
-      '--topic',
-      topic,
-      '--from-beginning',
-      '--max-messages',
-      String(count),
-      '--timeout-ms',
-      '30000',
-      '--property',
-      'print.key=true',
-      '--property',
-      'print.headers=true',
-      '--property',
-      'headers.separator=;;',
-      '--property',
-      'key.separator=\t',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  return output
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [headerText, key, value] = line.split('\t');
-      const headers: Record<string, string> = {};
-      for (const pair of headerText!.split(';;')) {
-        // name:value; a header name has no ':', a value may (ce_time).
-        const at = pair.indexOf(':');
-        headers[pair.slice(0, at)] = pair.slice(at + 1);
-      }
-      return { headers, key: key!, value: value! };
-    });
+  const lines = consume(kafka.libs, kafka.bootstrap, topic, count, 30_000, {
+    'print.key': 'true',
+    'print.headers': 'true',
+    'headers.separator': ';;',
+    'key.separator': '\t',
+  });
+  return lines.map((line) => {
+    const [headerText, key, value] = line.split('\t');
+    const headers: Record<string, string> = {};
+    for (const pair of headerText!.split(';;')) {
+      // name:value; a header name has no ':', a value may (ce_time).
+      const at = pair.indexOf(':');
+      headers[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    return { headers, key: key!, value: value! };
+  });
 }
 
 const pay = (customer: string, amount: number) => ({
