@@ -184,6 +184,7 @@ export class KafkaTransport implements Transport {
       offsets = new Map();
       for (const [partition, start] of starts) {
         const end = ends.get(partition) ?? start;
+        // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.min/max refuse
         offsets.set(partition, to.offset < start ? start : to.offset > end ? end : to.offset);
       }
     }
