@@ -13,14 +13,15 @@ const holdMs = 1500;
 
 /**
  * Another process (`paystream keys`, a worker, psql) takes the write lock and keeps it for `holdMs`.
- * SQLite: BEGIN IMMEDIATE on the same file. PostgreSQL: the tables a payment writes, locked
+ * SQLite: BEGIN IMMEDIATE on the same file (waiting its turn, as a real process would: the app's
+ * own relay, consumers and leases write now and then). PostgreSQL: the tables a payment writes, locked
  * against writers (reads still pass), which is what a long migration or a stuck batch job does.
  */
 function lockHolder(t: TestApp, dialect: Dialect) {
   const code =
     dialect === 'sqlite'
       ? `import { DatabaseSync } from 'node:sqlite';
-         const db = new DatabaseSync(${JSON.stringify(t.db.sqlitePath)});
+         const db = new DatabaseSync(${JSON.stringify(t.db.sqlitePath)}, { timeout: 5000 });
          db.exec('BEGIN IMMEDIATE');
          console.log('locked');
          setTimeout(() => { db.exec('COMMIT'); process.exit(0); }, ${holdMs});`

@@ -23,7 +23,7 @@ export class StoreBusyError extends Error {
 
 /** Waits between two tries of a statement that met another process's lock: short, then longer. */
 const busyRetryDelayMinMs = 1;
-const busyRetryDelayMaxMs = 25;
+const busyRetryDelayMaxMs = 2;
 
 /** Safe integers back to numbers; larger ones stay BigInt (a plain read would throw on them). */
 function exactIntegers(row: Record<string, unknown>): Record<string, unknown> {
@@ -161,6 +161,8 @@ export interface NodeSqliteOptions {
   busyTimeoutMs: number;
   /** A reader refuses every write (`query_only`) and starts plain deferred transactions. */
   readOnly: boolean;
+  /** The writer's automatic checkpoint threshold, in WAL pages (SQLite's default: 1000). */
+  walAutocheckpointPages?: number;
 }
 
 export function openNodeSqlite(path: string, options: NodeSqliteOptions): SqliteDialect {
@@ -175,6 +177,9 @@ export function openNodeSqlite(path: string, options: NodeSqliteOptions): Sqlite
     // FULL: the WAL is fsynced at every commit, so a committed payment survives power loss.
     raw.exec('PRAGMA synchronous = FULL');
     raw.exec('PRAGMA foreign_keys = ON');
+    if (options.walAutocheckpointPages !== undefined) {
+      raw.exec(`PRAGMA wal_autocheckpoint = ${Math.max(0, Math.floor(options.walAutocheckpointPages))}`);
+    }
   }
   raw.exec('PRAGMA busy_timeout = 0');
   const driver = new NodeSqliteDriver(

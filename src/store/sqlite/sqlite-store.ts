@@ -5,6 +5,7 @@ import type { Database } from '../database.ts';
 import { HandleGuard, SerialDeadline, TransactionDeadlineError } from '../deadline.ts';
 import { type MigrationSet, migrateToLatest, migrationsPending } from '../migrator.ts';
 import type { Store } from '../store.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { openNodeSqlite } from './node-sqlite-dialect.ts';
 
 interface Job<DB> {
@@ -20,11 +21,22 @@ export interface SqliteStoreOptions {
   groupCommitMax?: number;
   /** A transaction callback still running after this long is rolled back and fails. */
   transactionDeadlineMs?: number;
+  /**
+   * How often a PASSIVE WAL checkpoint runs on a thread of its own (see checkpointer.ts); 0 leaves
+   * checkpoints to SQLite's automatic one on the writer.
+   */
+  checkpointIntervalMs?: number;
   /** The migration sets `migrate()` applies, in order (none: the store only opens the file). */
   migrations?: readonly MigrationSet[];
 }
 
 export const sqliteTransactionDeadlineMsDefault = 1000;
+export const sqliteCheckpointIntervalMsDefault = 100;
+/**
+ * With the checkpoint thread, the writer checkpoints by itself only past this many WAL pages
+ * (40 MB of 4 KiB pages): a safety net that keeps the WAL bounded if that thread falls behind.
+ */
+const walAutocheckpointPagesFallback = 10_000;
 
 /**
  * SQLite through node:sqlite, with group commit: transactions that arrive in the same turn of the
@@ -51,6 +63,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
   readonly #groupCommitMax: number;
   readonly #deadline: SerialDeadline;
   readonly #migrations: readonly MigrationSet[];
+  readonly #checkpointer: Checkpointer | undefined;
   #queue: Job<DB>[] = [];
   #flushScheduled = false;
   #flushing = false;
@@ -58,12 +71,21 @@ export class SqliteStore<DB = Database> implements Store<DB> {
   constructor(file: string, options: SqliteStoreOptions = {}) {
     mkdirSync(path.dirname(file), { recursive: true });
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-    // The writer first: it switches the file to WAL, which the reader relies on.
-    this.#writer = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: false }) });
+    const checkpointIntervalMs = options.checkpointIntervalMs ?? sqliteCheckpointIntervalMsDefault;
+    // The writer first: it switches the file to WAL, which the reader and the checkpointer rely on.
+    this.#writer = new Kysely<DB>({
+      dialect: openNodeSqlite(file, {
+        busyTimeoutMs,
+        readOnly: false,
+        ...(checkpointIntervalMs > 0 ? { walAutocheckpointPages: walAutocheckpointPagesFallback } : {}),
+      }),
+    });
     this.db = new Kysely<DB>({ dialect: openNodeSqlite(file, { busyTimeoutMs, readOnly: true }) });
     this.#groupCommitMax = options.groupCommitMax ?? 256;
     this.#deadline = new SerialDeadline(options.transactionDeadlineMs ?? sqliteTransactionDeadlineMsDefault);
     this.#migrations = options.migrations ?? [];
+    this.#checkpointer =
+      checkpointIntervalMs > 0 ? new Checkpointer(file, { intervalMs: checkpointIntervalMs }) : undefined;
   }
 
   transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
@@ -172,6 +194,7 @@ export class SqliteStore<DB = Database> implements Store<DB> {
       await new Promise((r) => setImmediate(r));
     }
     this.#deadline.close();
+    await this.#checkpointer?.close();
     await this.#withWriter(() => this.#writer.destroy());
     await this.db.destroy();
   }
