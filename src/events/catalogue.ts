@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { type CloudEvent, dataschemaFor } from './envelope.ts';
 import { paymentFailedV1, paymentSucceededV1, refundFailedV1, refundSucceededV1 } from './schemas/v1.ts';
+import { paymentSucceededV2, refundSucceededV2, withoutReceiptFields } from './schemas/v2.ts';
 
 /**
  * One event type: its current version, the JSON schema of every version, and an upcaster from each
@@ -25,8 +26,9 @@ export type Catalogue = Readonly<Record<string, CatalogueEntry>>;
  */
 export const eventCatalogue = {
   'payment.succeeded': {
-    current: 1,
-    versions: { 1: paymentSucceededV1 },
+    current: 2,
+    versions: { 1: paymentSucceededV1, 2: paymentSucceededV2 },
+    upcast: { 1: withoutReceiptFields },
     source: '/paystream/payments',
     topic: 'payments',
   },
@@ -37,8 +39,9 @@ export const eventCatalogue = {
     topic: 'payments',
   },
   'refund.succeeded': {
-    current: 1,
-    versions: { 1: refundSucceededV1 },
+    current: 2,
+    versions: { 1: refundSucceededV1, 2: refundSucceededV2 },
+    upcast: { 1: withoutReceiptFields },
     source: '/paystream/refunds',
     topic: 'payments',
   },

@@ -100,5 +100,13 @@ export const paymentsMigrations: MigrationSet = {
         }
       },
     },
+    '0004_receipt_fields': {
+      // Where the payment's receipt goes and the name it shows (Stripe's `receipt_email` and
+      // `statement_descriptor`): nullable, so adding them rewrites no row on either store.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('payments').addColumn('receipt_email', 'text').execute();
+        await db.schema.alterTable('payments').addColumn('statement_descriptor', 'text').execute();
+      },
+    },
   }),
 };

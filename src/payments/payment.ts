@@ -11,6 +11,10 @@ export interface Payment {
   paymentMethod: string;
   description: string | null;
   metadata: Record<string, string>;
+  /** Where the customer's receipt goes (Stripe's `receipt_email`); null: no receipt is sent. */
+  receiptEmail: string | null;
+  /** The merchant's name as the customer should read it on the receipt (Stripe's field). */
+  statementDescriptor: string | null;
   status: PaymentStatus;
   failureCode: string | null;
   failureMessage: string | null;
@@ -21,11 +25,12 @@ export interface Payment {
   updatedAt: number;
 }
 
-/** What a client asks for; the rest of a Payment is ours. */
+/** What a client asks for; the rest of a Payment is ours. The receipt fields are optional (null). */
 export type NewPayment = Pick<
   Payment,
   'customerId' | 'amount' | 'currency' | 'paymentMethod' | 'description' | 'metadata'
->;
+> &
+  Partial<Pick<Payment, 'receiptEmail' | 'statementDescriptor'>>;
 
 /** A payment as it is first recorded: `processing`, nothing refunded, before the gateway is asked. */
 export function newProcessingPayment(
@@ -39,6 +44,8 @@ export function newProcessingPayment(
     merchantId: owner.merchantId,
     livemode: owner.livemode,
     ...input,
+    receiptEmail: input.receiptEmail ?? null,
+    statementDescriptor: input.statementDescriptor ?? null,
     status: 'processing',
     failureCode: null,
     failureMessage: null,

@@ -31,10 +31,12 @@ export function postgresPaymentWrites(
           RETURNING resource_id
         )
         INSERT INTO payments (id, merchant_id, livemode, customer_id, amount, currency, payment_method,
-                              description, metadata, status, created_at, updated_at)
+                              description, metadata, receipt_email, statement_descriptor, status,
+                              created_at, updated_at)
         SELECT resource_id, ${p.merchantId}::text, ${p.livemode ? 1 : 0}::integer, ${p.customerId}::text,
                ${p.amount.toString()}::bigint, ${p.currency}::text, ${p.paymentMethod}::text,
-               ${p.description}::text, ${JSON.stringify(p.metadata)}::text, 'processing',
+               ${p.description}::text, ${JSON.stringify(p.metadata)}::text, ${p.receiptEmail}::text,
+               ${p.statementDescriptor}::text, 'processing',
                ${p.createdAt}::bigint, ${p.updatedAt}::bigint
         FROM claim
         RETURNING id`.execute(store.db);

@@ -12,6 +12,8 @@ export function paymentJson(p: Payment) {
     payment_method: p.paymentMethod,
     description: p.description,
     metadata: p.metadata,
+    receipt_email: p.receiptEmail,
+    statement_descriptor: p.statementDescriptor,
     status: p.status,
     failure_code: p.failureCode,
     failure_message: p.failureMessage,
@@ -53,6 +55,10 @@ export function paymentEventData(p: Payment): Record<string, unknown> {
   if (p.status === 'failed') {
     data['failure_code'] = p.failureCode;
     data['failure_message'] = p.failureMessage;
+  } else {
+    // payment.succeeded v2: where its receipt goes, and the name the receipt shows.
+    data['receipt_email'] = p.receiptEmail;
+    data['statement_descriptor'] = p.statementDescriptor;
   }
   return data;
 }
@@ -71,7 +77,11 @@ export function refundEventData(r: Refund, p: Payment): Record<string, unknown> 
     payment_amount: Number(p.amount),
     created: Math.floor(r.createdAt / 1000),
   };
-  if (r.status === 'succeeded') data['payment_amount_refunded'] = Number(p.amountRefunded);
-  else data['failure_reason'] = r.failureReason;
+  if (r.status === 'succeeded') {
+    data['payment_amount_refunded'] = Number(p.amountRefunded);
+    // refund.succeeded v2: the refund's receipt goes where the payment's went.
+    data['receipt_email'] = p.receiptEmail;
+    data['statement_descriptor'] = p.statementDescriptor;
+  } else data['failure_reason'] = r.failureReason;
   return data;
 }

@@ -88,6 +88,8 @@ export async function paymentRoutes(
         paymentMethod: body.payment_method,
         description: body.description ?? null,
         metadata: body.metadata ?? {},
+        receiptEmail: body.receipt_email ?? null,
+        statementDescriptor: body.statement_descriptor ?? null,
       });
       return sendJson(reply, response.status, response.body, response.replayed);
     },

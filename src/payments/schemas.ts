@@ -19,6 +19,20 @@ const metadata = {
   additionalProperties: { type: 'string', maxLength: 500 },
 } as const;
 
+/**
+ * An address a receipt can be sent to: an ASCII local part of the characters RFC 5322 allows
+ * unquoted, an `@`, and a domain of at least two labels. Narrower than the RFC on purpose (no quoted
+ * local parts, no address literals, no spaces or line breaks): whatever passes is safe in a header.
+ */
+export const receiptEmailPattern =
+  "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+
+/**
+ * Stripe's statement descriptor: 1 to 22 characters, not all spaces, none of `< > \ ' " *` and no
+ * control character (it goes into a receipt's text and HTML).
+ */
+export const statementDescriptorPattern = '^(?=.*[^ ])[^<>\\\\\'"*\\u0000-\\u001f\\u007f]{1,22}$';
+
 const resourceId = (prefix: string) => ({ type: 'string', pattern: `^${prefix}_[0-9A-Z]{26}$` }) as const;
 
 export const createPaymentBody = {
@@ -47,6 +61,20 @@ export const createPaymentBody = {
     },
     description: { type: ['string', 'null'], maxLength: 1000 },
     metadata,
+    receipt_email: {
+      type: ['string', 'null'],
+      maxLength: 254,
+      pattern: receiptEmailPattern,
+      description:
+        'The customer address a receipt is sent to when the payment succeeds (and for its refunds).',
+    },
+    statement_descriptor: {
+      type: ['string', 'null'],
+      minLength: 1,
+      maxLength: 22,
+      pattern: statementDescriptorPattern,
+      description: 'The merchant name the receipt shows: 1 to 22 characters, none of < > \\ \' " *.',
+    },
   },
 } as const;
 
@@ -57,6 +85,8 @@ export interface CreatePaymentBody {
   payment_method: string;
   description?: string | null;
   metadata?: Record<string, string>;
+  receipt_email?: string | null;
+  statement_descriptor?: string | null;
 }
 
 export const paymentSchema = {
@@ -72,6 +102,8 @@ export const paymentSchema = {
     payment_method: { type: 'string' },
     description: { type: ['string', 'null'] },
     metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    receipt_email: { type: ['string', 'null'] },
+    statement_descriptor: { type: ['string', 'null'] },
     status: { type: 'string', enum: ['processing', 'succeeded', 'failed'] },
     failure_code: { type: ['string', 'null'], description: 'The decline code when status is failed.' },
     failure_message: { type: ['string', 'null'] },

@@ -11,6 +11,8 @@ export interface PaymentTable {
   payment_method: string;
   description: string | null;
   metadata: string;
+  receipt_email: string | null;
+  statement_descriptor: string | null;
   status: 'processing' | 'succeeded' | 'failed';
   failure_code: string | null;
   failure_message: string | null;

@@ -85,7 +85,7 @@ for (const dialect of dialects().filter((d) => d === 'sqlite' || hasJava)) {
       assert.equal(failed.object, 'event');
       assert.equal(failed.specversion, '1.0');
       assert.equal(failed.data.failure_code, 'generic_decline');
-      assert.equal(first.dataschema, 'urn:paystream:event:payment.succeeded:v1');
+      assert.equal(first.dataschema, 'urn:paystream:event:payment.succeeded:v2');
       assert.equal(first.data.payment_id, subjects[0]);
       assert.equal(first.data.amount, 1500);
       assert.match(first.partitionkey, /^acct_[0-9A-Z]{26}\/cus_ada$/);

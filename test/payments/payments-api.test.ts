@@ -39,7 +39,7 @@ for (const dialect of dialects()) {
       assert.equal(event.type, 'payment.succeeded');
       assert.match(event.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       assert.equal(event.partitionkey, `${event.data.merchant_id}/cus_alice`);
-      assert.equal(event.dataschema, 'urn:paystream:event:payment.succeeded:v1');
+      assert.equal(event.dataschema, 'urn:paystream:event:payment.succeeded:v2');
       assert.equal(event.data.amount, 2500);
       assert.equal(event.data.payment_id, p.id);
       assert.match(event.data.gateway_charge_id, /^ch_/);

@@ -63,14 +63,18 @@ for (const dialect of dialects()) {
       assert.deepEqual(await store.migrate(), [
         'leases/0001_leases',
         'admin/0001_api_keys',
+        'admin/0002_key_roles',
         'idempotency/0001_idempotency_records',
         'idempotency/0002_scope_per_merchant_and_mode',
         'payments/0001_payments_and_refunds',
         'payments/0002_reconcile_backoff',
         'payments/0003_reconcile_due_index',
+        'payments/0004_receipt_fields',
         'events/0001_outbox',
         'events/0002_events',
         'event_log/0001_event_log',
+        'runtime/0001_inbox_dead_letters',
+        'receipts/0001_receipts_and_mailbox',
       ]);
       assert.deepEqual(await store.migrate(), []);
       assert.equal(await store.ready(), true);
@@ -345,6 +349,8 @@ for (const dialect of dialects()) {
               livemode: false,
               created: 1,
               gateway_charge_id: 'ch_1',
+              receipt_email: null,
+              statement_descriptor: null,
             },
           }),
         );

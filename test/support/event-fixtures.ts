@@ -22,6 +22,8 @@ export function paymentSucceededEvent(ids: IdGenerator, customer: string, amount
       livemode: false,
       created: 1,
       gateway_charge_id: `ch_${amount}`,
+      receipt_email: null,
+      statement_descriptor: null,
     },
   };
 }
