@@ -15,6 +15,11 @@ export interface Config {
   databasePoolMax: number;
   host: string;
   port: number;
+  /** Port of `paystream worker`'s /metrics and /health (0: any free port, printed at start). */
+  workerPort: number;
+  /** Consumers' retry backoff: the first wait's ceiling, doubling up to the max. */
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
   /** Base URL of an external gateway; undefined: run the sandbox gateway in this process. */
   gatewayUrl: string | undefined;
   gatewayPort: number;
@@ -38,7 +43,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-interface VariableDoc {
+export interface VariableDoc {
   name: string;
   default: string;
   description: string;
@@ -55,6 +60,11 @@ export const configVariables: readonly VariableDoc[] = [
   { name: 'PAYSTREAM_DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL connections per process.' },
   { name: 'PAYSTREAM_HOST', default: '127.0.0.1', description: 'Address the HTTP API listens on.' },
   { name: 'PAYSTREAM_PORT', default: '3000', description: 'Port of the HTTP API.' },
+  {
+    name: 'PAYSTREAM_WORKER_PORT',
+    default: '0',
+    description: 'Port of `paystream worker`’s /metrics and /health (0: any free port, printed at start).',
+  },
   {
     name: 'PAYSTREAM_GATEWAY_URL',
     default: '(unset: sandbox)',
@@ -91,6 +101,16 @@ export const configVariables: readonly VariableDoc[] = [
     name: 'PAYSTREAM_LOG_LEVEL',
     default: 'info',
     description: 'pino level: fatal, error, warn, info, debug, trace or silent.',
+  },
+  {
+    name: 'PAYSTREAM_RETRY_BASE_DELAY_MS',
+    default: '200',
+    description: 'Consumers: ceiling of the first retry’s wait (full jitter), doubling at each retry.',
+  },
+  {
+    name: 'PAYSTREAM_RETRY_MAX_DELAY_MS',
+    default: '30000',
+    description: 'Consumers: the longest wait between two attempts.',
   },
   {
     name: 'PAYSTREAM_KAFKA_BROKERS',
@@ -146,8 +166,12 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function loadConfig(env: Env = process.env): Config {
-  const known = new Set(configVariables.map((v) => v.name));
+/**
+ * The configuration from `env`. `serviceVariables` are the settings the services declare (each
+ * reads its own, e.g. PAYSTREAM_SMTP_URL): known here so that a misspelt one is still refused.
+ */
+export function loadConfig(env: Env = process.env, serviceVariables: readonly VariableDoc[] = []): Config {
+  const known = new Set([...configVariables, ...serviceVariables].map((v) => v.name));
   for (const name of Object.keys(env)) {
     if (name.startsWith('PAYSTREAM_') && !known.has(name) && !name.startsWith('PAYSTREAM_TEST_')) {
       if (!name.startsWith('PAYSTREAM_FAULT_')) {
@@ -202,6 +226,9 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: integer(env, 'PAYSTREAM_DATABASE_POOL_MAX', 10, 1, 1000),
     host: env['PAYSTREAM_HOST'] || '127.0.0.1',
     port: integer(env, 'PAYSTREAM_PORT', 3000, 0, 65_535),
+    workerPort: integer(env, 'PAYSTREAM_WORKER_PORT', 0, 0, 65_535),
+    retryBaseDelayMs: integer(env, 'PAYSTREAM_RETRY_BASE_DELAY_MS', 200, 1, 3_600_000),
+    retryMaxDelayMs: integer(env, 'PAYSTREAM_RETRY_MAX_DELAY_MS', 30_000, 1, 86_400_000),
     gatewayUrl: url(env, 'PAYSTREAM_GATEWAY_URL', ['http:', 'https:']),
     gatewayPort: integer(env, 'PAYSTREAM_GATEWAY_PORT', 3001, 0, 65_535),
     gatewayTimeoutMs,

@@ -21,6 +21,11 @@ export const errorCatalogue = {
     summary: 'The Idempotency-Key is empty, longer than 255 characters or not printable ASCII.',
   },
   PAYSTREAM_UNAUTHORIZED: { status: 401, summary: 'The secret key is missing, unknown or revoked.' },
+  PAYSTREAM_FORBIDDEN: {
+    status: 403,
+    summary:
+      'The key is valid but its role may not use this route: /v1/admin needs an admin key, and an admin key reaches nothing else.',
+  },
   PAYSTREAM_METHOD_NOT_ALLOWED: {
     status: 405,
     summary: 'The HTTP method is not served (CONNECT, for example).',

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Paystream, type StartOptions, startPaystream } from '../../src/app/paystream.ts';
+import { serviceVariables } from '../../src/app/services.ts';
 import { startSandboxGateway } from '../../src/gateway/sandbox/server.ts';
 import { type Config, loadConfig } from '../../src/platform/config.ts';
 import type { Dialect } from '../../src/store/store.ts';
@@ -52,16 +53,19 @@ export async function startTestApp(
     port: 0,
     holdMs: 5_000,
   });
-  const config: Config = loadConfig({
+  // The services' own settings: the receipts' local SMTP sink on a port of its own.
+  const fullEnv = {
     PAYSTREAM_DATA_DIR: db.dataDir,
     ...(db.databaseUrl ? { PAYSTREAM_DATABASE_URL: db.databaseUrl } : {}),
     PAYSTREAM_PORT: '0',
     PAYSTREAM_GATEWAY_URL: sandbox.url,
     PAYSTREAM_LOG_LEVEL: 'silent',
     PAYSTREAM_RECONCILE_INTERVAL_MS: '3600000',
+    PAYSTREAM_SMTP_SINK_PORT: '0',
     ...env,
-  });
-  const app = await startPaystream(config, { createFirstKey: false, ...options });
+  };
+  const config: Config = loadConfig(fullEnv, serviceVariables);
+  const app = await startPaystream(config, { createFirstKey: false, env: fullEnv, ...options });
   const { secret } = await app.apiKeys.create({ name: 'test' });
   let n = 0;
   const t: TestApp = {

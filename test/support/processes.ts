@@ -22,7 +22,8 @@ export interface Proc {
 export function spawnPaystream(name: string, args: string[], env: NodeJS.ProcessEnv): Proc {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: root,
-    env,
+    // Tests run side by side: each process's local SMTP sink takes a free port unless told one.
+    env: { PAYSTREAM_SMTP_SINK_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const text = { stdout: '', stderr: '' };
