@@ -6,11 +6,14 @@ import type { IdGenerator } from '../platform/ids.ts';
 import type { Database } from '../store/database.ts';
 import type { Store } from '../store/store.ts';
 import { toNumber } from '../store/store.ts';
+import type { ApiKeyRole } from './tables.ts';
 
 /**
  * Secret API keys, Stripe style: `sk_test_...` / `sk_live_...`, sent as `Authorization: Bearer`.
  * Only a SHA-256 of the secret is stored (the secret has 192 random bits, so a plain hash is enough:
  * there is nothing to brute-force). Each key belongs to one merchant and sees only its objects.
+ * An `admin` key is the platform operator's: it reaches /v1/admin (dead letters, consumers) and no
+ * merchant's objects; its merchant id only scopes its Idempotency-Keys.
  */
 export interface ApiKey {
   id: string;
@@ -20,12 +23,14 @@ export interface ApiKey {
   name: string | null;
   createdAt: number;
   revokedAt: number | null;
+  role: ApiKeyRole;
 }
 
 export interface AuthenticatedKey {
   apiKeyId: string;
   merchantId: string;
   livemode: boolean;
+  role: ApiKeyRole;
 }
 
 export function hashSecret(secret: string): string {
@@ -65,7 +70,9 @@ export class ApiKeys {
   }
 
   /** Creates a key; the secret is returned this once and never again. A new merchant unless one is named. */
-  async create(options: { merchantId?: string; livemode?: boolean; name?: string } = {}): Promise<{
+  async create(
+    options: { merchantId?: string; livemode?: boolean; name?: string; role?: ApiKeyRole } = {},
+  ): Promise<{
     key: ApiKey;
     secret: string;
   }> {
@@ -73,6 +80,14 @@ export class ApiKeys {
       throw new PaystreamError(
         'PAYSTREAM_VALIDATION',
         `a merchant id looks like acct_ followed by 26 characters (got "${options.merchantId}")`,
+        'merchant',
+      );
+    }
+    const role = options.role ?? 'merchant';
+    if (role === 'admin' && options.merchantId !== undefined) {
+      throw new PaystreamError(
+        'PAYSTREAM_VALIDATION',
+        "an admin key belongs to no merchant: don't name one",
         'merchant',
       );
     }
@@ -89,6 +104,7 @@ export class ApiKeys {
       name: options.name ?? null,
       createdAt: this.#clock.now(),
       revokedAt: null,
+      role,
     };
     await this.#store.transaction((trx) =>
       trx
@@ -102,6 +118,7 @@ export class ApiKeys {
           name: key.name,
           created_at: key.createdAt,
           revoked_at: null,
+          role,
         })
         .execute(),
     );
@@ -111,7 +128,7 @@ export class ApiKeys {
   async list(): Promise<ApiKey[]> {
     const rows = await this.#store.db
       .selectFrom('api_keys')
-      .select(['id', 'merchant_id', 'livemode', 'redacted', 'name', 'created_at', 'revoked_at'])
+      .select(['id', 'merchant_id', 'livemode', 'redacted', 'name', 'created_at', 'revoked_at', 'role'])
       .orderBy('id')
       .execute();
     return rows.map((r) => ({
@@ -122,6 +139,7 @@ export class ApiKeys {
       name: r.name,
       createdAt: toNumber(r.created_at),
       revokedAt: r.revoked_at === null ? null : toNumber(r.revoked_at),
+      role: r.role,
     }));
   }
 
@@ -165,7 +183,12 @@ export class ApiKeys {
       this.#authCache.delete(hash);
       return undefined;
     }
-    const key = { apiKeyId: row.id, merchantId: row.merchant_id, livemode: Number(row.livemode) === 1 };
+    const key: AuthenticatedKey = {
+      apiKeyId: row.id,
+      merchantId: row.merchant_id,
+      livemode: Number(row.livemode) === 1,
+      role: row.role,
+    };
     if (generation !== this.#revocations) return key; // a revoke overlapped the lookup: do not remember it
     if (this.#authCache.size >= this.#authCacheSizeMax) this.#authCache.clear();
     this.#authCache.set(hash, { key, expiresAt: now + this.#authCacheMs });
@@ -176,7 +199,7 @@ export class ApiKeys {
 function lookup(db: Kysely<Database>, secretHash: string) {
   return db
     .selectFrom('api_keys')
-    .select(['id', 'merchant_id', 'livemode'])
+    .select(['id', 'merchant_id', 'livemode', 'role'])
     .where('secret_hash', '=', secretHash)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();

@@ -25,5 +25,15 @@ export const adminMigrations: MigrationSet = {
           .execute();
       },
     },
+    '0002_key_roles': {
+      // Dead letters and consumers are the platform's, not a merchant's: an `admin` key reaches
+      // /v1/admin and nothing else; every key made before is a merchant's.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('api_keys')
+          .addColumn('role', 'text', (c) => c.notNull().defaultTo('merchant'))
+          .execute();
+      },
+    },
   }),
 };

@@ -1,4 +1,8 @@
+import type { Generated } from 'kysely';
 import type { Int64 } from '../store/database.ts';
+
+/** `merchant`: the merchant's own objects under /v1. `admin`: the platform's, under /v1/admin only. */
+export type ApiKeyRole = 'merchant' | 'admin';
 
 export interface ApiKeyTable {
   id: string;
@@ -11,6 +15,7 @@ export interface ApiKeyTable {
   name: string | null;
   created_at: Int64;
   revoked_at: Int64 | null;
+  role: Generated<ApiKeyRole>;
 }
 
 declare module '../store/database.ts' {

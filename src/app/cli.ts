@@ -8,24 +8,39 @@ import { ConfigError, loadConfig } from '../platform/config.ts';
 import { PaystreamError } from '../platform/errors.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { openStore } from '../store/open.ts';
+import { deadLettersCommand } from './dead-letters-command.ts';
 import { tailEvents } from './events-tail.ts';
 import { kafkaCommand } from './kafka-command.ts';
+import { lagCommand } from './lag-command.ts';
 import { migrationSets } from './migrations.ts';
 import { startPaystream } from './paystream.ts';
 import { startRelay } from './relay-command.ts';
+import { replayCommand } from './replay-command.ts';
+import { consumerNames, serviceVariables } from './services.ts';
+import { startWorker } from './worker-command.ts';
 
 const USAGE = `Usage: paystream <command>
 
 Commands:
-  start                      Run paystream (embedded by default: SQLite + sandbox gateway, no servers)
-  api                        Run the API (and reconciler) without the outbox relay
+  start                      Run paystream (embedded by default: SQLite + sandbox gateway, no servers):
+                             API, reconciler, relay and every service's consumers in one process
+                             (--no-consumers: without them, e.g. to run them as workers)
+  api                        Run the API (and reconciler) without the relay and the consumers
   relay                      Run the outbox relay alone (any number; one is active)
+  worker <consumer...>|--all Run these consumers (any number of processes; they share the work)
+  replay <consumer> --from <time|offset> [--to <time|offset>] [--dry-run] [--bypass-inbox] [--json]
+                             Run a consumer again over past events (dry run: effects suppressed)
   events tail [--type T] [--customer C]
                              Print events as they reach the event log
   migrate                    Apply pending database migrations and exit
-  keys create [--merchant acct_...] [--live] [--name NAME]
-                             Create a secret API key (printed once)
-  keys list                  List API keys (redacted)
+  keys create [--merchant acct_...] [--live] [--name NAME] [--admin]
+                             Create a secret API key (printed once); --admin: for /v1/admin only
+  keys list                  List API keys (redacted), with their role
+  dead-letters list [--consumer C] [--status S] [--type T] [--limit N] | show <id>
+  dead-letters redrive <id...>|--consumer C|--all
+  dead-letters discard <id...>|--consumer C|--all --reason "..."
+                             What consumers gave up on; a redrive hands them to a running worker
+  lag                        Each consumer's lag per partition, and its dead letters pending
   keys revoke <key_id>       Revoke a key: it stops working at once
   gateway [--port N]         Run the sandbox gateway alone
   kafka start|stop|status|fetch [--nodes 1|3] [--dir DIR] [--fresh]
@@ -65,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig();
+    config = loadConfig(process.env, serviceVariables);
   } catch (error) {
     if (error instanceof ConfigError) fail(`configuration error: ${error.message}`);
     throw error;
@@ -73,7 +88,8 @@ export async function main(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'start': {
-      const app = await startPaystream(config);
+      const { values } = parseArgs({ args: rest, options: { 'no-consumers': { type: 'boolean' } } });
+      const app = await startPaystream(config, values['no-consumers'] ? { consumers: 'none' } : {});
       onSignal(app.close);
       const out = process.stdout;
       out.write(`paystream ${config.mode} mode: API on ${app.url}`);
@@ -88,11 +104,30 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'api': {
-      const app = await startPaystream(config, { relay: false });
+      const app = await startPaystream(config, { relay: false, consumers: 'none' });
       onSignal(app.close);
       process.stdout.write(`paystream ${config.mode} mode: API on ${app.url} (no relay)\n`);
       return;
     }
+    case 'worker': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { all: { type: 'boolean' } },
+      });
+      if ((values.all ?? false) === positionals.length > 0) {
+        fail(`usage: paystream worker <consumer...> | --all (consumers: ${consumerNames().join(', ')})`);
+      }
+      const worker = await startWorker(config, values.all ? undefined : positionals);
+      onSignal(worker.close);
+      process.stdout.write(
+        `paystream worker: ${worker.consumers.join(', ')}${worker.url ? `; metrics on ${worker.url}/metrics` : ''}\n`,
+      );
+      return;
+    }
+    case 'replay':
+      await replayCommand(config, rest);
+      return;
     case 'relay': {
       const { close } = await startRelay(config);
       onSignal(close);
@@ -123,7 +158,12 @@ export async function main(argv: string[]): Promise<void> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { merchant: { type: 'string' }, live: { type: 'boolean' }, name: { type: 'string' } },
+        options: {
+          merchant: { type: 'string' },
+          live: { type: 'boolean' },
+          name: { type: 'string' },
+          admin: { type: 'boolean' },
+        },
       });
       const store = openStore(config, migrationSets);
       try {
@@ -134,16 +174,21 @@ export async function main(argv: string[]): Promise<void> {
           const { key, secret } = await keys.create({
             ...(values.merchant ? { merchantId: values.merchant } : {}),
             livemode: values.live ?? false,
+            role: values.admin ? 'admin' : 'merchant',
             ...(values.name ? { name: values.name } : {}),
           });
           process.stdout.write(`${secret}\n`);
           process.stderr.write(
-            `created ${key.id} for merchant ${key.merchantId} (the secret is shown only now)\n`,
+            key.role === 'admin'
+              ? `created admin key ${key.id}: it reaches /v1/admin only (the secret is shown only now)\n`
+              : `created ${key.id} for merchant ${key.merchantId} (the secret is shown only now)\n`,
           );
         } else if (action === 'list') {
           for (const k of await keys.list()) {
             const state = k.revokedAt === null ? 'active' : `revoked ${new Date(k.revokedAt).toISOString()}`;
-            process.stdout.write(`${k.id}  ${k.merchantId}  ${k.redacted}  ${state}  ${k.name ?? ''}\n`);
+            process.stdout.write(
+              `${k.id}  ${k.merchantId}  ${k.redacted}  ${state}  ${k.role}  ${k.name ?? ''}\n`,
+            );
           }
         } else if (action === 'revoke' && id) {
           if (!(await keys.revoke(id))) fail(`no active key ${id}`);
@@ -169,6 +214,12 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(`sandbox gateway on ${sandbox.url}\n`);
       return;
     }
+    case 'dead-letters':
+      await deadLettersCommand(config, rest, process.stdout);
+      return;
+    case 'lag':
+      await lagCommand(config, process.stdout);
+      return;
     case 'kafka':
       await kafkaCommand(rest);
       return;

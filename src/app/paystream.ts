@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { ApiKeys } from '../admin/api-keys.ts';
+import type { AdminRuntime } from '../admin/routes.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { HttpGateway } from '../gateway/http-gateway.ts';
 import { startSandboxGatewayThread } from '../gateway/sandbox/worker.ts';
@@ -10,14 +12,17 @@ import { PaymentService } from '../payments/service.ts';
 import { type Clock, systemClock } from '../platform/clock.ts';
 import type { Config } from '../platform/config.ts';
 import { IdGenerator } from '../platform/ids.ts';
+import { createMetricsRegistry } from '../platform/metrics.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import type { Transport } from '../transport/transport.ts';
 import { buildApi } from './api.ts';
 import { Closers } from './closers.ts';
-import { openEventLog } from './event-log.ts';
+import { coreTopics, openEventLog } from './event-log.ts';
 import { migrationSets } from './migrations.ts';
+import { consumerNames } from './services.ts';
+import { startWorkers, type Workers } from './workers.ts';
 
 export interface Paystream {
   config: Config;
@@ -29,6 +34,10 @@ export interface Paystream {
   /** The event log: the embedded log, Kafka (PAYSTREAM_KAFKA_BROKERS), or undefined (events wait in the outbox). */
   transport: Transport | undefined;
   relay: OutboxRelay | undefined;
+  /** The consumers this process runs (every service's, under `paystream start`), if any. */
+  workers: Workers | undefined;
+  /** The process's metrics, served at /metrics. */
+  registry: Registry;
   api: FastifyInstance;
   /** http://host:port of the API once listening. */
   url: string;
@@ -45,6 +54,13 @@ export interface StartOptions {
   createFirstKey?: boolean;
   /** Run the outbox relay in this process (the default; `paystream api` runs without it). */
   relay?: boolean;
+  /**
+   * Run the services' consumers in this process: all of them (the default of `paystream start`),
+   * none (`paystream api`), or the ones named.
+   */
+  consumers?: 'all' | 'none' | readonly string[];
+  /** The process environment the services read their settings from. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -89,7 +105,23 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     }
 
     const payments = new PaymentService({ store, gateway, ids, clock });
-    const api = await buildApi({ config, store, apiKeys, payments });
+    const registry = createMetricsRegistry();
+    const env = options.env ?? process.env;
+    // The admin API learns of the event log and the consumers once they have started, below.
+    const admin: AdminRuntime = {
+      transport: undefined,
+      running: undefined,
+      directory: { names: consumerNames(), topics: coreTopics(config).map((t) => t.name) },
+    };
+    const api = await buildApi({
+      config,
+      store,
+      apiKeys,
+      payments,
+      registry,
+      env,
+      admin: { ids, clock, runtime: admin },
+    });
     logError = (error, what) => api.log.error({ err: error }, what);
     closers.add(() => api.close());
     const reconciler = new Reconciler({
@@ -107,6 +139,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
 
     // The event log for the mode (the embedded log, Kafka, or none yet), and the relay that feeds it.
     const transport = await openEventLog(config, store);
+    admin.transport = transport;
     let relay: OutboxRelay | undefined;
     if (transport) {
       closers.add(() => transport.close());
@@ -122,6 +155,26 @@ export async function startPaystream(config: Config, options: StartOptions = {})
         await outboxRelay.start();
         closers.add(() => outboxRelay.stop());
       }
+    }
+
+    // The services' consumers, on the event log (none without one: PostgreSQL without Kafka).
+    let workers: Workers | undefined;
+    const consumers = options.consumers ?? 'all';
+    if (transport && consumers !== 'none') {
+      const started = await startWorkers({
+        config,
+        env,
+        store,
+        transport,
+        clock,
+        ids,
+        log: api.log,
+        registry,
+        only: consumers === 'all' ? undefined : consumers,
+      });
+      workers = started;
+      admin.running = started;
+      closers.add(() => started.close());
     }
 
     const retentionMs = config.idempotencyRetentionHours * 3_600_000;
@@ -142,6 +195,8 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       reconciler,
       transport,
       relay,
+      workers,
+      registry,
       api,
       url,
       sandboxUrl,

@@ -1,10 +1,7 @@
 import type { Config } from '../platform/config.ts';
-import { ConfigError } from '../platform/config.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
-import { openStore } from '../store/open.ts';
 import { Closers } from './closers.ts';
-import { openEventLog } from './event-log.ts';
-import { migrationSets } from './migrations.ts';
+import { openStoreWithEventLog } from './event-log.ts';
 
 /**
  * `paystream relay`: the outbox relay alone, for deployments that run it apart from the API. Any
@@ -17,16 +14,7 @@ export async function startRelay(
 ): Promise<{ relay: OutboxRelay; close: () => Promise<void> }> {
   const closers = new Closers((error) => log(`closing failed: ${String(error)}`));
   try {
-    const store = openStore(config, migrationSets);
-    closers.add(() => store.close());
-    await store.migrate();
-    const transport = await openEventLog(config, store);
-    if (!transport) {
-      throw new ConfigError(
-        'paystream relay needs an event log: PAYSTREAM_KAFKA_BROKERS with PostgreSQL, or the embedded mode',
-      );
-    }
-    closers.add(() => transport.close());
+    const { store, transport } = await openStoreWithEventLog(config, closers, 'relay');
     const relay = new OutboxRelay({
       store,
       transport,

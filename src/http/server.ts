@@ -108,7 +108,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
           { name: 'payments', description: 'Payments: charge a payment method, list, retrieve.' },
           { name: 'refunds', description: 'Refunds of succeeded payments.' },
           { name: 'events', description: 'Published events (CloudEvents), kept for the retention period.' },
-          { name: 'probes', description: 'Liveness and readiness, without a key.' },
+          {
+            name: 'mailbox',
+            description: 'The local SMTP sink’s messages (receipts), when no SMTP server is set.',
+          },
+          { name: 'probes', description: 'Liveness, readiness and metrics, without a key.' },
+          { name: 'admin', description: 'The platform’s dead letters and consumers, for admin keys only.' },
         ],
         components: { securitySchemes: { secretKey: { type: 'http', scheme: 'bearer' } } },
         security: [{ secretKey: [] }],
