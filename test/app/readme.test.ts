@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { configVariables } from '../../src/platform/config.ts';
+import { serviceVariables } from '../../src/app/services.ts';
+import { configVariables as coreVariables } from '../../src/platform/config.ts';
+
+/** The core's settings, then the services' (each service declares its own). */
+const configVariables = [...coreVariables, ...serviceVariables];
 
 const root = path.resolve(import.meta.dirname, '../..');
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -76,4 +80,18 @@ test('npm start serves on 127.0.0.1:3000, prints a first key, and the README cur
   assert.equal(payment.status, 'succeeded', stdout);
   assert.equal(payment.amount, 2500);
   assert.match(payment.id, /^pay_/);
+  // The receipts service sends its receipt to the local mail sink, shown at /v1/mailbox.
+  const deadline = Date.now() + 15_000;
+  let mail: { data: Array<{ to: string; subject: string; text: string }> } = { data: [] };
+  while (mail.data.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await fetch('http://127.0.0.1:3000/v1/mailbox', {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    mail = (await res.json()) as typeof mail;
+  }
+  assert.equal(mail.data.length, 1, 'one receipt in the mailbox');
+  assert.equal(mail.data[0]!.to, 'alice@example.com');
+  assert.match(mail.data[0]!.text, /\$25\.00/);
+  assert.match(mail.data[0]!.text, new RegExp(payment.id));
 });
