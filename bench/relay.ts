@@ -10,7 +10,7 @@
  * 2. End-to-end latency at `--rate` payments/s (open loop), in each mode: from the event's time
  *    (set just before the payment's transaction commits, so the figure is an upper bound) to the
  *    moment a subscriber in this process receives it through the Transport.
- * 3. The API's payments/s with the relay and one subscriber running (`paystream start`), beside the
+ * 3. The API's payments/s with the relay and one subscriber running (`paystream start --no-consumers`), beside the
  *    API alone (`paystream api`, no relay), closed loop, alternating, `--rounds` each.
  *
  *   node bench/relay.ts [--modes embedded,kafka] [--phases throughput,latency,overhead] [--records 30000] [--rate 1000[,400]] [--seconds 10]
@@ -44,6 +44,7 @@ import type { Store } from '../src/store/store.ts';
 import { EmbeddedTransport } from '../src/transport/embedded/embedded-transport.ts';
 import { KafkaTransport } from '../src/transport/kafka/kafka-transport.ts';
 import type { Subscription, Transport } from '../src/transport/transport.ts';
+import { type CpuSnapshot, type CpuUsage, cpuSnapshot, cpuUsage } from './api/cpu.ts';
 import { drive, type Op } from './api/load.ts';
 import {
   adminQuery,
@@ -204,7 +205,7 @@ class Subscriber {
   }
 }
 
-/** Starts paystream (`start`: API + relay; `api`: the API alone) on a site; returns its URL and key. */
+/** Starts paystream (`start --no-consumers`: API + relay; `api`: the API alone) on a site; returns its URL and key. */
 async function startPaystream(
   site: Site,
   command: 'start' | 'api',
@@ -212,7 +213,12 @@ async function startPaystream(
   const env = childEnv(site.env);
   const secret = createKey(env);
   const { child, match } = await spawnUntil(
-    [path.join(import.meta.dirname, '..', 'bin', 'paystream.ts'), command],
+    // The services' consumers (receipts) are not this benchmark's subject: its one subscriber is.
+    [
+      path.join(import.meta.dirname, '..', 'bin', 'paystream.ts'),
+      command,
+      ...(command === 'start' ? ['--no-consumers'] : []),
+    ],
     env,
     /API on (http:\/\/[^\s,]+)/,
     `paystream ${command} (${site.mode})`,
@@ -318,6 +324,8 @@ async function relayThroughput(kafka: LocalKafka): Promise<ThroughputResult> {
                 livemode: false,
                 created: Math.floor(Date.now() / 1000),
                 gateway_charge_id: `ch_sandbox_${j}`,
+                receipt_email: null,
+                statement_descriptor: null,
               },
             });
             valueBytes += Buffer.byteLength(JSON.stringify(envelope.data));
@@ -439,6 +447,8 @@ interface LatencyResult {
   toLog: LatencySummary;
   /** The log timestamp to the subscriber: delivery. */
   fromLog: LatencySummary;
+  /** CPU of each process over the measured window (per payment and in cores): the machine's budget. */
+  cpu: CpuUsage | undefined;
 }
 
 async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number): Promise<LatencyResult> {
@@ -464,6 +474,15 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
       let inFlight = 0;
       let inFlightMax = 0;
       const pending = new Set<Promise<void>>();
+      // CPU of every process of the pipeline over the window: on 2 cores, the budget they share.
+      const processes: Record<string, number | 'self'> = {
+        'paystream start (API, relay, sandbox gateway)': child.pid,
+        'bench (load generator + subscriber)': 'self',
+      };
+      for (const [i, node] of (kafka?.nodes ?? []).entries()) {
+        if (mode === 'kafka' && node.pid !== undefined) processes[`kafka broker ${i + 1}`] = node.pid;
+      }
+      let cpuAtStart: CpuSnapshot | undefined;
       // The outbox's backlog, sampled: what the relay has not yet moved.
       let backlogMax = 0;
       const backlogTimer = setInterval(() => {
@@ -482,6 +501,7 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
         while (sent < Math.floor(due)) {
           sent += 1;
           const inWindow = Date.now() >= windowStart;
+          if (inWindow && cpuAtStart === undefined) cpuAtStart = cpuSnapshot(processes);
           if (inWindow) sentInWindow += 1;
           inFlight += 1;
           if (inWindow) inFlightMax = Math.max(inFlightMax, inFlight);
@@ -503,6 +523,7 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
         const wait = next - performance.now();
         await sleep(Math.max(0, Math.min(tickMs, wait)));
       }
+      const cpuAtEnd = cpuSnapshot(processes);
       await Promise.all(pending);
       clearInterval(backlogTimer);
       // Let the pipeline deliver what the window paid for.
@@ -522,6 +543,9 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
         latency: summarize(samples.map((s) => s.latencyMs)),
         toLog: summarize(samples.map((s) => s.toLogMs)),
         fromLog: summarize(samples.map((s) => s.fromLogMs)),
+        cpu: cpuAtStart
+          ? cpuUsage(cpuAtStart, cpuAtEnd, sentInWindow / ((cpuAtEnd.at - cpuAtStart.at) / 1000))
+          : undefined,
       };
     });
     log(
@@ -531,6 +555,13 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
         `(to the log p50 ${fmt(result.toLog.p50Ms)} / p99 ${fmt(result.toLog.p99Ms)}, ` +
         `from it p50 ${fmt(result.fromLog.p50Ms)} / p99 ${fmt(result.fromLog.p99Ms)})`,
     );
+    if (result.cpu) {
+      log(
+        `${mode}: CPU in cores: ${Object.entries(result.cpu.parts)
+          .map(([label, part]) => `${label} ${fmt(part.cores, 2)}`)
+          .join(', ')}; machine busy ${fmt((result.cpu.machineBusy ?? Number.NaN) * 100, 0)}%`,
+      );
+    }
     return result;
   } finally {
     await close();
@@ -731,7 +762,7 @@ function markdown(r: {
   lines.push(
     '## 2. End-to-end latency',
     '',
-    'Payments sent open loop at the target rate to a real `paystream start` (API + relay) process; a subscriber in the ' +
+    'Payments sent open loop at the target rate to a real `paystream start --no-consumers` (API + relay, no service consumers) process; a subscriber in the ' +
       "benchmark's process reads the payments topic through the Transport (embedded: another process on the same SQLite file, " +
       "woken by inotify; kafka: a consumer group). Latency = receive time - the event's `time`, which is set just before the " +
       "payment's transaction commits: an upper bound on commit-to-handler.",
@@ -751,11 +782,26 @@ function markdown(r: {
       "\"To the log\" is the event's time to the record's timestamp in the log (Kafka: the producer's create time, " +
       'set when the relay publishes; embedded: the append); "from the log" is that timestamp to the subscriber.',
     '',
+    'Where the CPU went during each latency window (from /proc, all threads, user + kernel; per payment sent, and in cores: this machine has 2). "everything else" is busy time of processes outside the run (other users of the machine).',
+    '',
+    '| mode | rate | process | CPU ms per payment | cores | kernel share |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...r.latencies.flatMap((l) =>
+      Object.entries(l.cpu?.parts ?? {}).map(
+        ([label, part]) =>
+          `| ${l.mode} | ${l.targetRate} | ${label} | ${fmt(part.perPaymentMs, 2)} | ${fmt(part.cores, 2)} | ${Number.isFinite(part.kernelShare) ? `${fmt(part.kernelShare * 100, 0)}%` : ''} |`,
+      ),
+    ),
+    ...r.latencies.map(
+      (l) =>
+        `- ${l.mode} at ${l.targetRate}/s: the machine was ${fmt((l.cpu?.machineBusy ?? Number.NaN) * 100, 0)}% busy (both cores).`,
+    ),
+    '',
     '## 3. The API with the pipeline, beside the API alone',
     '',
     `Closed loop, ${r.settings['clients']} clients, ${fmt(Number(r.settings['measureMs']) / 1000, 0)} s after ` +
       `${fmt(Number(r.settings['warmupMs']) / 1000, 0)} s of warm-up, each on a fresh store; alone = \`paystream api\` ` +
-      '(no relay: events stay in the outbox), with the pipeline = `paystream start` (API + relay) and a subscriber. ' +
+      '(no relay: events stay in the outbox), with the pipeline = `paystream start --no-consumers` (API + relay) and a subscriber. ' +
       'Rounds alternate the order.',
     '',
     '| mode | variant | round | payments/s | p99 ms | errors | events received |',
