@@ -79,7 +79,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
           summary: 'Metrics in the Prometheus text format',
           operationId: 'metrics',
           description:
-            "This process's metrics: consumers (events by outcome, failures, dead letters, handler duration, end-to-end latency, lag), breakers, and the Node.js process. Unauthenticated, like /health: bind the API to a private address or put a proxy in front.",
+            "This process's metrics: the outbox backlog and the relay, consumers (events by outcome, failures, dead letters, handler duration, end-to-end latency, lag), breakers, and the Node.js process. Unauthenticated, like /health: bind the API to a private address or put a proxy in front.",
           tags: ['probes'],
           security: [],
           response: { 200: { type: 'string' } },

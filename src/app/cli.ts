@@ -129,9 +129,11 @@ export async function main(argv: string[]): Promise<void> {
       await replayCommand(config, rest);
       return;
     case 'relay': {
-      const { close } = await startRelay(config);
+      const { close, url } = await startRelay(config);
       onSignal(close);
-      process.stdout.write(`paystream relay: ${config.mode === 'embedded' ? 'embedded log' : 'Kafka'}\n`);
+      process.stdout.write(
+        `paystream relay: ${config.mode === 'embedded' ? 'embedded log' : 'Kafka'}; metrics on ${url}/metrics\n`,
+      );
       return;
     }
     case 'events': {

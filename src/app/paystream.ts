@@ -13,6 +13,7 @@ import { type Clock, systemClock } from '../platform/clock.ts';
 import type { Config } from '../platform/config.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { createMetricsRegistry } from '../platform/metrics.ts';
+import { registerOutboxMetrics, registerRelayMetrics } from '../relay/metrics.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
@@ -106,6 +107,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
 
     const payments = new PaymentService({ store, gateway, ids, clock });
     const registry = createMetricsRegistry();
+    registerOutboxMetrics(registry, store, clock);
     const env = options.env ?? process.env;
     // The admin API learns of the event log and the consumers once they have started, below.
     const admin: AdminRuntime = {
@@ -152,6 +154,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
           onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
         });
         relay = outboxRelay;
+        registerRelayMetrics(registry, outboxRelay);
         await outboxRelay.start();
         closers.add(() => outboxRelay.stop());
       }

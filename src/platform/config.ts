@@ -63,7 +63,8 @@ export const configVariables: readonly VariableDoc[] = [
   {
     name: 'PAYSTREAM_WORKER_PORT',
     default: '0',
-    description: 'Port of `paystream worker`’s /metrics and /health (0: any free port, printed at start).',
+    description:
+      'Port of the /metrics and /health of `paystream worker` and `paystream relay` (0: any free port, printed at start).',
   },
   {
     name: 'PAYSTREAM_GATEWAY_URL',

@@ -37,6 +37,22 @@ export interface RelayStats {
   oldestAgeMs: number;
 }
 
+/**
+ * The outbox's backlog (events written and not yet published) and its oldest event's age. Any
+ * process with the store can read it, whichever process runs the relay (the API's /metrics does).
+ */
+export async function outboxStats(store: Store, clock: Clock = systemClock): Promise<RelayStats> {
+  const row = await store.db
+    .selectFrom('outbox')
+    .select((eb) => [eb.fn.countAll().as('backlog'), eb.fn.min('created_at').as('oldest')])
+    .executeTakeFirstOrThrow();
+  const oldest = row.oldest === null ? null : Number(row.oldest);
+  return {
+    backlog: Number(row.backlog),
+    oldestAgeMs: oldest === null ? 0 : Math.max(0, clock.now() - oldest),
+  };
+}
+
 /** Pipelined rounds (reading after the previous one) before a round reads from the oldest row again. */
 const pipelinedRoundsMax = 8;
 
@@ -74,6 +90,8 @@ export class OutboxRelay {
   #nextPurgeAt = 0;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #published = 0;
+  #failedRounds = 0;
 
   constructor(options: OutboxRelayOptions) {
     this.#store = options.store;
@@ -98,20 +116,28 @@ export class OutboxRelay {
     return this.#lease.held;
   }
 
+  /** Since this relay started: events it published and moved out of the outbox, and rounds that failed. */
+  get counts(): { published: number; failedRounds: number } {
+    return { published: this.#published, failedRounds: this.#failedRounds };
+  }
+
   /** Publishes one round (at most `batchMax` events); returns how many. Needs no lease: for tests and tools. */
   async publishRound(): Promise<number> {
     const publishIn = this.#transport.publishIn?.bind(this.#transport);
     if (publishIn) {
-      return this.#store.transaction(async (trx) => {
+      const moved = await this.#store.transaction(async (trx) => {
         const batch = parse(await this.#oldest(trx));
         for (const [topic, records] of byTopic(batch)) await publishIn(trx, topic, records);
         await this.#moveToArchive(trx, batch);
         return batch.length;
       });
+      this.#published += moved;
+      return moved;
     }
     const batch = parse(await this.#oldest(this.#store.db));
     for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
     if (batch.length > 0) await this.#store.transaction((trx) => this.#moveToArchive(trx, batch));
+    this.#published += batch.length;
     return batch.length;
   }
 
@@ -135,16 +161,8 @@ export class OutboxRelay {
       .execute();
   }
 
-  async stats(): Promise<RelayStats> {
-    const row = await this.#store.db
-      .selectFrom('outbox')
-      .select((eb) => [eb.fn.countAll().as('backlog'), eb.fn.min('created_at').as('oldest')])
-      .executeTakeFirstOrThrow();
-    const oldest = row.oldest === null ? null : Number(row.oldest);
-    return {
-      backlog: Number(row.backlog),
-      oldestAgeMs: oldest === null ? 0 : Math.max(0, this.#clock.now() - oldest),
-    };
+  stats(): Promise<RelayStats> {
+    return outboxStats(this.#store, this.#clock);
   }
 
   /** Runs until `stop()`: rounds back to back while the outbox is full, a short poll when it is drained. */
@@ -177,6 +195,7 @@ export class OutboxRelay {
         }
       } catch (error) {
         await pipeline.drain().catch(() => undefined);
+        this.#failedRounds += 1;
         this.#onError(error);
         failures += 1;
         // The transport or the store is down: back off (up to 5 s), the events wait in the outbox.
@@ -202,7 +221,11 @@ export class OutboxRelay {
     await pipeline.settle();
     if (batch.length > 0) {
       pipeline.start(
-        this.#store.transaction((trx) => this.#moveToArchive(trx, batch)),
+        this.#store
+          .transaction((trx) => this.#moveToArchive(trx, batch))
+          .then(() => {
+            this.#published += batch.length;
+          }),
         batch[batch.length - 1]!.position,
       );
     }

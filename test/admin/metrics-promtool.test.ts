@@ -138,6 +138,10 @@ describe('/metrics passes promtool check metrics', () => {
     assert.match(text, /^# TYPE paystream_consumer_attempt_failures_total counter$/m);
     assert.match(text, /^# TYPE paystream_consumer_dead_lettered_total counter$/m);
     assert.match(text, /^paystream_process_cpu_seconds_total /m);
+    // The relay runs in `start`: it is the active one, it published the 6 events, the outbox is empty.
+    assert.equal(sample(text, 'paystream_relay_active'), 1);
+    assert.equal(sample(text, 'paystream_relay_published_events_total'), 6);
+    assert.equal(sample(text, 'paystream_outbox_backlog_events'), 0);
 
     const lag = await run(process.execPath, [path.join(root, 'bin/paystream.ts'), 'lag'], { env });
     assert.match(
@@ -178,6 +182,10 @@ describe('/metrics passes promtool check metrics', () => {
     const worker = spawnPaystream('worker', ['worker', 'receipts'], { ...env, PAYSTREAM_WORKER_PORT: '0' });
     procs.push(worker);
     const [, workerUrl] = await worker.waitFor('stdout', /metrics on (http:\/\/\S+)\/metrics/, 60_000);
+    // A second relay, in a process of its own: it stands by while the one in `start` is active.
+    const relay = spawnPaystream('relay', ['relay'], { ...env, PAYSTREAM_WORKER_PORT: '0' });
+    procs.push(relay);
+    const [, relayUrl] = await relay.waitFor('stdout', /metrics on (http:\/\/\S+)\/metrics/, 60_000);
 
     await pay(api.url, api.key, 12);
     const applied = 'paystream_consumer_events_total{consumer="receipts",outcome="applied"}';
@@ -194,6 +202,16 @@ describe('/metrics passes promtool check metrics', () => {
       assert.match(text, /^# TYPE paystream_consumer_events_total counter$/m);
       assert.match(text, /^# TYPE paystream_consumer_lag_events gauge$/m);
     }
+    const both = (a: string, b: string, series: string) =>
+      (sample(a, series) ?? 0) + (sample(b, series) ?? 0);
+    // A relay counts a batch once its move out of the outbox commits, which may follow the receipts.
+    await waitFor('the 12 events counted as published', async () => {
+      const [a, b] = await Promise.all([scrape(api.url), scrape(relayUrl!)]);
+      return both(a, b, 'paystream_relay_published_events_total') === 12;
+    });
+    const [apiText, relayText] = [await checkMetrics(api.url), await checkMetrics(relayUrl!)];
+    assert.equal(both(apiText, relayText, 'paystream_relay_active'), 1, 'one of the two relays is active');
+    assert.equal(sample(relayText, 'paystream_outbox_backlog_events'), 0);
     const cli = () => run(process.execPath, [path.join(root, 'bin/paystream.ts'), 'lag'], { env });
     let out = '';
     await waitFor(
