@@ -8,7 +8,7 @@ import { type Mode, metric, modeName, modes, ReceiptsWorld, until } from './supp
 /**
  * Issue 13, acceptance: a poison event when nothing else flows (receipts-poison.test.ts has it
  * among other customers' payments). Found with this test: its failures opened the `smtp` breaker
- * and the consumer then waited for the server for ever (poison-breaker-repro.test.ts).
+ * and the consumer then waited for the server for ever (test/runtime/poison-alone.test.ts).
  */
 
 /** The receipts consumer's configured attempts (the runtime's default when it sets none). */

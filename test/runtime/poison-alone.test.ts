@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsumerRunner } from '../../src/runtime/runner.ts';
-import { runtimeModes, runtimeRig } from '../runtime/support.ts';
+import { runtimeModes, runtimeRig } from './support.ts';
 
 /**
- * The smallest reproduction of what receipts-poison.test.ts's quiet case shows with real processes:
- * one event whose provider call always fails (a permanent error, such as SMTP's 550 for one
+ * A regression test, in-process, for what test/acceptance/receipts-poison-alone.test.ts found with
+ * real processes: one event whose provider call always fails (a permanent error, such as SMTP's 550 for one
  * address), and nothing else flowing. Its failures are the provider's only calls, so the 5th
  * (maxAttempts) is also the 5th consecutive failure that opens the provider's breaker (threshold 5);
  * the retry middleware then takes the failure for an outage, which costs no attempt, and waits for
