@@ -9,7 +9,8 @@
  *    number of records of the same value size, acks=all, to a topic of the same partitions.
  * 2. End-to-end latency at `--rate` payments/s (open loop), in each mode: from the event's time
  *    (set just before the payment's transaction commits, so the figure is an upper bound) to the
- *    moment a subscriber in this process receives it through the Transport.
+ *    moment a subscriber receives it through the Transport (on a thread of this process, apart from
+ *    the load generator's event loop: bench/relay/subscriber.ts).
  * 3. The API's payments/s with the relay and one subscriber running (`paystream start --no-consumers`), beside the
  *    API alone (`paystream api`, no relay), closed loop, alternating, `--rounds` each.
  *
@@ -30,8 +31,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { coreTopics } from '../src/app/event-log.ts';
-import { migrationSets } from '../src/app/migrations.ts';
-import { fromRecord } from '../src/events/binary-mode.ts';
 import { OutboxWriter } from '../src/events/outbox.ts';
 import { LocalKafka } from '../src/local-kafka/cluster.ts';
 import { kafkaVersion } from '../src/local-kafka/version.ts';
@@ -39,11 +38,6 @@ import { systemClock } from '../src/platform/clock.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { IdGenerator } from '../src/platform/ids.ts';
 import { OutboxRelay } from '../src/relay/outbox-relay.ts';
-import { openStore } from '../src/store/open.ts';
-import type { Store } from '../src/store/store.ts';
-import { EmbeddedTransport } from '../src/transport/embedded/embedded-transport.ts';
-import { KafkaTransport } from '../src/transport/kafka/kafka-transport.ts';
-import type { Subscription, Transport } from '../src/transport/transport.ts';
 import { type CpuSnapshot, type CpuUsage, cpuSnapshot, cpuUsage } from './api/cpu.ts';
 import { drive, type Op } from './api/load.ts';
 import {
@@ -57,6 +51,7 @@ import {
 import { type Child, childEnv, createKey, spawnUntil } from './api/processes.ts';
 import { runId } from './api/run-id.ts';
 import { type LatencySummary, summarize } from './api/stats.ts';
+import { openSiteStore, openSiteTransport, SubscriberThread } from './relay/subscriber.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -99,6 +94,9 @@ function log(line: string): void {
 const fmt = (n: number, digits = 1) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
+/** A consumer group of its own for each subscriber: it starts at the end of the topic. */
+const subscriberGroup = () => `relay-bench-${runId}-${Math.random().toString(36).slice(2, 8)}`;
+
 function paymentBody(i: number): string {
   return JSON.stringify({
     customer_id: `cus_bench_${i % 200}`,
@@ -136,73 +134,6 @@ async function createSite(mode: Mode, kafka: LocalKafka | undefined, label: stri
 async function dropSite(site: Site): Promise<void> {
   if (site.databaseName) await dropDatabase(pgAdminUrl, site.databaseName);
   rmSync(site.dataDir, { recursive: true, force: true });
-}
-
-function openSiteStore(site: Site): Store {
-  return openStore(loadConfig(site.env), migrationSets);
-}
-
-function openSiteTransport(site: Site, store: Store): Transport {
-  return site.mode === 'embedded'
-    ? new EmbeddedTransport({ store, file: loadConfig(site.env).sqlitePath })
-    : new KafkaTransport({ brokers: [site.env['PAYSTREAM_KAFKA_BROKERS']!], clientId: 'relay-bench' });
-}
-
-/** A subscriber in this process: receives every payments-topic record, commits as it goes. */
-class Subscriber {
-  readonly #subscription: Subscription;
-  readonly #loop: Promise<void>;
-  /**
-   * Per event (by subject): the end-to-end latency (receive time - ce_time), split at the record's
-   * log timestamp (producer create time on Kafka, append time in the embedded log) into the part
-   * before the log (commit wait + relay) and the part after it (delivery to the subscriber).
-   */
-  readonly samples = new Map<string, { latencyMs: number; toLogMs: number; fromLogMs: number }>();
-  received = 0;
-
-  private constructor(subscription: Subscription) {
-    this.#subscription = subscription;
-    this.#loop = (async () => {
-      let sinceCommit = 0;
-      for await (const record of subscription) {
-        const now = Date.now();
-        const event = fromRecord(record);
-        const time = Date.parse(event.time);
-        this.samples.set(event.subject, {
-          latencyMs: now - time,
-          toLogMs: record.timestamp - time,
-          fromLogMs: now - record.timestamp,
-        });
-        this.received += 1;
-        // Commits as a consumer would, every 100 records (a commit per record is the handler's choice).
-        if (++sinceCommit >= 100) {
-          sinceCommit = 0;
-          await subscription.commit(record);
-        }
-      }
-    })();
-  }
-
-  /** Subscribes, and returns once the group holds its partitions (else 'latest' would skip records). */
-  static async start(transport: Transport): Promise<Subscriber> {
-    const subscription = await transport.subscribe({
-      group: `relay-bench-${runId}-${Math.random().toString(36).slice(2, 8)}`,
-      topics: ['payments'],
-      startFrom: 'latest',
-    });
-    const subscriber = new Subscriber(subscription);
-    const giveUpAt = Date.now() + 30_000;
-    while (subscription.assignments().length === 0) {
-      if (Date.now() > giveUpAt) throw new Error('the subscriber got no partition in 30 s');
-      await sleep(50);
-    }
-    return subscriber;
-  }
-
-  async close(): Promise<void> {
-    await this.#subscription.close();
-    await this.#loop.catch(() => undefined);
-  }
 }
 
 /** Starts paystream (`start --no-consumers`: API + relay; `api`: the API alone) on a site; returns its URL and key. */
@@ -455,8 +386,7 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
   const site = await createSite(mode, kafka, 'latency');
   const { child, url, secret } = await startPaystream(site, 'start');
   const store = openSiteStore(site);
-  const transport = openSiteTransport(site, store);
-  const subscriber = await Subscriber.start(transport);
+  const subscriber = await SubscriberThread.start(site, subscriberGroup());
   const { payOne, close } = payer(url, secret, 256);
   try {
     const { result } = await withVacuum(site, async () => {
@@ -526,11 +456,8 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
       const cpuAtEnd = cpuSnapshot(processes);
       await Promise.all(pending);
       clearInterval(backlogTimer);
-      // Let the pipeline deliver what the window paid for.
-      const giveUpAt = Date.now() + 15_000;
-      const received = () => paidInWindow.filter((id) => subscriber.samples.has(id)).length;
-      while (received() < paidInWindow.length && Date.now() < giveUpAt) await sleep(50);
-      const samples = paidInWindow.flatMap((id) => subscriber.samples.get(id) ?? []);
+      // Let the pipeline deliver what the window paid for (15 s at most).
+      const samples = await subscriber.samples(paidInWindow, 15_000);
       return {
         mode,
         targetRate: rate,
@@ -566,7 +493,6 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
   } finally {
     await close();
     await subscriber.close();
-    await transport.close();
     await store.close();
     await child.stop();
     await dropSite(site);
@@ -603,9 +529,7 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
       const site = await createSite(mode, kafka, `overhead${round}${variant === 'api alone' ? 'a' : 'p'}`);
       const withPipeline = variant !== 'api alone';
       const { child, url, secret } = await startPaystream(site, withPipeline ? 'start' : 'api');
-      const store = withPipeline ? openSiteStore(site) : undefined;
-      const transport = store ? openSiteTransport(site, store) : undefined;
-      const subscriber = transport ? await Subscriber.start(transport) : undefined;
+      const subscriber = withPipeline ? await SubscriberThread.start(site, subscriberGroup()) : undefined;
       const { pay, close } = payer(url, secret, clients);
       try {
         const { result } = await withVacuum(site, () =>
@@ -618,7 +542,7 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
           perSecond: result.perSecond,
           p99Ms: result.latency.p99Ms,
           errors,
-          eventsReceived: subscriber?.received,
+          eventsReceived: await subscriber?.received(),
         });
         log(
           `${mode}: ${variant}, round ${round}: ${fmt(result.perSecond, 0)} payments/s, p99 ${fmt(result.latency.p99Ms)} ms`,
@@ -626,8 +550,6 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
       } finally {
         await close();
         await subscriber?.close();
-        await transport?.close();
-        await store?.close();
         await child.stop();
         await dropSite(site);
       }
