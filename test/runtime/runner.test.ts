@@ -233,14 +233,19 @@ for (const mode of runtimeModes()) {
           await gate;
         }
       });
-      const runner = new ConsumerRunner({ ...consumer, concurrency: 1 }, rig.deps, { retryBaseDelayMs: 10 });
+      // A handler timeout far beyond the gate's 300 ms: on a loaded machine (CI runs two test files
+      // at once, a JVM starting beside them) the recorder's 2 s could expire first, and the attempt
+      // would then be abandoned for the timeout, not for the stop this test is about.
+      const runner = new ConsumerRunner({ ...consumer, concurrency: 1, timeoutMs: 60_000 }, rig.deps, {
+        retryBaseDelayMs: 10,
+      });
       try {
         await rig.publish(Array.from({ length: 6 }, (_, i) => ({ customer: 'one', amount: i + 1 })));
         await runner.start();
         // Stop only once the third attempt is in the handler: that is the attempt in progress.
         await inProgress;
         assert.equal((await rig.effects('graceful')).length, 2);
-        const stopping = runner.stop(5000);
+        const stopping = runner.stop(30_000);
         setTimeout(release, 300);
         await stopping;
         const rows = await rig.effects('graceful');
