@@ -105,7 +105,13 @@ export async function startPaystream(config: Config, options: StartOptions = {})
       firstKeySecret = (await apiKeys.create({ name: 'first key' })).secret;
     }
 
-    const payments = new PaymentService({ store, gateway, ids, clock });
+    const payments = new PaymentService({
+      store,
+      gateway,
+      ids,
+      clock,
+      writeBatchMax: config.databaseBatchMax,
+    });
     const registry = createMetricsRegistry();
     registerOutboxMetrics(registry, store, clock);
     const env = options.env ?? process.env;

@@ -27,6 +27,8 @@ export interface PaymentWrites {
    * else settled it first, or the snapshot is stale.
    */
   settle(before: Payment, after: Payment, event: NewEvent, response: StoredResponse): Promise<boolean>;
+  /** Where writes share statements (PostgreSQL): statements sent and payments they carried. */
+  statements?(): Record<'claims' | 'settlements', { statements: number; items: number }>;
 }
 
 class TransactionalPaymentWrites implements PaymentWrites {
@@ -69,7 +71,26 @@ class TransactionalPaymentWrites implements PaymentWrites {
   }
 }
 
-export function paymentWritesFor(store: Store, outbox: OutboxWriter): PaymentWrites {
+export const writeBatchMaxDefault = 64;
+
+/**
+ * PostgreSQL: claim (and settlement) statements of this process running at once. Payments that
+ * arrive while they run wait and go together in the next one, so payments leave most of the pool
+ * to reads, the relay and the reconciler.
+ */
+export const writeStatementsInFlightMax = 4;
+
+/**
+ * The payment writes for the store. On PostgreSQL, up to `batchMax` concurrent claims (and
+ * settlements) share a statement (group commit: see StatementBatcher).
+ */
+export function paymentWritesFor(
+  store: Store,
+  outbox: OutboxWriter,
+  batchMax = writeBatchMaxDefault,
+): PaymentWrites {
   const portable = new TransactionalPaymentWrites(store, outbox);
-  return store.dialect === 'postgres' ? postgresPaymentWrites(store, outbox, portable) : portable;
+  return store.dialect === 'postgres'
+    ? postgresPaymentWrites(store, outbox, portable, { batchMax, maxInFlight: writeStatementsInFlightMax })
+    : portable;
 }

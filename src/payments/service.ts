@@ -16,7 +16,7 @@ import {
   type Payment,
   type Refund,
 } from './payment.ts';
-import { type PaymentWrites, paymentWritesFor } from './payment-writes.ts';
+import { type PaymentWrites, paymentWritesFor, writeBatchMaxDefault } from './payment-writes.ts';
 import { paymentEventData, paymentJson, refundEventData, refundJson } from './presenter.ts';
 import {
   findPayment,
@@ -53,6 +53,8 @@ export interface PaymentServiceDeps {
   gateway: Gateway;
   ids: IdGenerator;
   clock: Clock;
+  /** PostgreSQL: most payments whose claims (or settlements) share one statement under load (default 64; 1: each alone). */
+  writeBatchMax?: number;
 }
 
 /**
@@ -78,7 +80,7 @@ export class PaymentService {
     this.#ids = deps.ids;
     this.#clock = deps.clock;
     this.#outbox = new OutboxWriter(deps.ids, deps.clock);
-    this.#writes = paymentWritesFor(deps.store, this.#outbox);
+    this.#writes = paymentWritesFor(deps.store, this.#outbox, deps.writeBatchMax ?? writeBatchMaxDefault);
   }
 
   async createPayment(caller: Caller, scope: IdempotencyScope, input: NewPayment): Promise<ApiResponse> {

@@ -13,6 +13,7 @@ export interface Config {
   /** Path of the SQLite file in embedded mode. */
   sqlitePath: string;
   databasePoolMax: number;
+  databaseBatchMax: number;
   host: string;
   port: number;
   /** Port of `paystream worker`'s /metrics and /health (0: any free port, printed at start). */
@@ -58,6 +59,12 @@ export const configVariables: readonly VariableDoc[] = [
     description: 'postgres://user@host:port/db switches the store to PostgreSQL.',
   },
   { name: 'PAYSTREAM_DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL connections per process.' },
+  {
+    name: 'PAYSTREAM_DATABASE_BATCH_MAX',
+    default: '64',
+    description:
+      'PostgreSQL: most concurrent payments whose writes share one statement (group commit); 1 sends each alone.',
+  },
   { name: 'PAYSTREAM_HOST', default: '127.0.0.1', description: 'Address the HTTP API listens on.' },
   { name: 'PAYSTREAM_PORT', default: '3000', description: 'Port of the HTTP API.' },
   {
@@ -225,6 +232,7 @@ export function loadConfig(env: Env = process.env, serviceVariables: readonly Va
     databaseUrl,
     sqlitePath: path.join(dataDir, 'paystream.sqlite'),
     databasePoolMax: integer(env, 'PAYSTREAM_DATABASE_POOL_MAX', 10, 1, 1000),
+    databaseBatchMax: integer(env, 'PAYSTREAM_DATABASE_BATCH_MAX', 64, 1, 1000),
     host: env['PAYSTREAM_HOST'] || '127.0.0.1',
     port: integer(env, 'PAYSTREAM_PORT', 3000, 0, 65_535),
     workerPort: integer(env, 'PAYSTREAM_WORKER_PORT', 0, 0, 65_535),
