@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
-import type { Store } from '../store/store.ts';
+import type { Dialect, Store } from '../store/store.ts';
 import type { CloudEvent } from './envelope.ts';
 
 /**
@@ -22,30 +22,57 @@ function merchantOf(event: CloudEvent): string | null {
     : null;
 }
 
-/** Keeps the events (each with its envelope as JSON, as the outbox holds it) in the archive. */
-export async function archiveEvents(
-  trx: Transaction<Database>,
-  events: readonly { event: CloudEvent; envelope: string }[],
+/**
+ * Moves published outbox rows into the archive: each row's envelope is copied by the database
+ * itself (never sent back over the wire) and the row leaves the outbox: one statement on
+ * PostgreSQL, two on SQLite, in the caller's transaction. The merchant is the one of the event the
+ * relay already parsed (PostgreSQL) or read from the envelope by SQLite's json_extract.
+ */
+export async function moveToArchive(
+  db: Transaction<Database>,
+  dialect: Dialect,
+  batch: readonly { position: string | number | bigint; event: CloudEvent }[],
   now: number,
 ): Promise<void> {
-  if (events.length === 0) return;
-  const rows = events.map(({ event, envelope }) => {
-    return {
-      id: event.id,
-      merchant_id: merchantOf(event),
-      type: event.type,
-      envelope,
-      created_at: Date.parse(event.time),
-      published_at: now,
-    };
-  });
-  // Under SQLite's and PostgreSQL's limits on parameters per statement (6 per row).
-  for (let i = 0; i < rows.length; i += 500) {
-    await trx
+  if (batch.length === 0) return;
+  const positions = batch.map((b) => b.position.toString());
+  if (dialect === 'postgres') {
+    await sql`
+      WITH input AS (
+        SELECT * FROM unnest(${positions}::bigint[], ${batch.map((b) => merchantOf(b.event))}::text[])
+          AS t(position, merchant_id)
+      ), moved AS (
+        DELETE FROM outbox o USING input i WHERE o.position = i.position
+        RETURNING o.position, o.event_id, o.type, o.envelope, o.created_at, i.merchant_id
+      )
+      INSERT INTO events (id, merchant_id, type, envelope, created_at, published_at)
+      SELECT event_id, merchant_id, type, envelope, created_at, ${now}::bigint FROM moved ORDER BY position
+      ON CONFLICT (id) DO NOTHING`.execute(db);
+    return;
+  }
+  // Under SQLite's limit on parameters per statement.
+  for (let i = 0; i < batch.length; i += 500) {
+    const slice = positions.slice(i, i + 500);
+    await db
       .insertInto('events')
-      .values(rows.slice(i, i + 500))
+      .columns(['id', 'merchant_id', 'type', 'envelope', 'created_at', 'published_at'])
+      .expression((eb) =>
+        eb
+          .selectFrom('outbox')
+          .select([
+            'event_id',
+            sql<string | null>`json_extract(envelope, '$.data.merchant_id')`.as('merchant_id'),
+            'type',
+            'envelope',
+            'created_at',
+            sql.lit(now).as('published_at'),
+          ])
+          .where('position', 'in', slice)
+          .orderBy('position'),
+      )
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
+    await db.deleteFrom('outbox').where('position', 'in', slice).execute();
   }
 }
 

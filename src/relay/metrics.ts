@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type Clock, systemClock } from '../platform/clock.ts';
 import type { Store } from '../store/store.ts';
-import { type OutboxRelay, outboxStats } from './outbox-relay.ts';
+import { outboxStats, type RelayStatus } from './outbox-relay.ts';
 
 /**
  * The outbox's backlog and oldest event's age, read from the store at each scrape: every process
@@ -30,7 +30,7 @@ export function registerOutboxMetrics(registry: Registry, store: Store, clock: C
 }
 
 /** What a process that runs a relay reports of it: whether it is the active one, and its work. */
-export function registerRelayMetrics(registry: Registry, relay: OutboxRelay): void {
+export function registerRelayMetrics(registry: Registry, relay: RelayStatus): void {
   new Gauge({
     name: 'paystream_relay_active',
     help: 'Whether this process’s relay holds the relay lease (1) or stands by (0).',
@@ -46,6 +46,15 @@ export function registerRelayMetrics(registry: Registry, relay: OutboxRelay): vo
     collect() {
       this.reset();
       this.inc(relay.counts.published);
+    },
+  });
+  new Counter({
+    name: 'paystream_relay_batches_total',
+    help: 'Batches this process’s relay published (published events / batches: events per batch).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(relay.counts.batches);
     },
   });
   new Counter({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Transaction } from 'kysely';
-import { archiveEvents, purgeEvents } from '../events/archive.ts';
+import { moveToArchive, purgeEvents } from '../events/archive.ts';
 import { toRecord } from '../events/binary-mode.ts';
 import { topicOf } from '../events/catalogue.ts';
 import type { CloudEvent } from '../events/envelope.ts';
@@ -29,6 +29,22 @@ export interface OutboxRelayOptions {
 }
 
 export const eventRetentionDefaultMs = 30 * 86_400_000;
+
+export interface RelayCounts {
+  published: number;
+  batches: number;
+  failedRounds: number;
+}
+
+/** What a running relay tells of itself: whether it is the active one, and its work so far. */
+export interface RelayStatus {
+  readonly active: boolean;
+  /**
+   * Since it started: events it published and moved out of the outbox, the batches they went in
+   * (published / batches is how well it batches), and rounds that failed.
+   */
+  readonly counts: RelayCounts;
+}
 
 export interface RelayStats {
   /** Events written to the outbox and not yet published. */
@@ -77,7 +93,7 @@ type OutboxRow = { position: string | number | bigint; envelope: string };
  *   in the same transaction, for the events API; the active relay also purges that archive of
  *   events past their retention.
  */
-export class OutboxRelay {
+export class OutboxRelay implements RelayStatus {
   readonly #store: Store;
   readonly #transport: Transport;
   readonly #clock: Clock;
@@ -91,6 +107,7 @@ export class OutboxRelay {
   #running: Promise<void> | undefined;
   #stopped = false;
   #published = 0;
+  #batches = 0;
   #failedRounds = 0;
 
   constructor(options: OutboxRelayOptions) {
@@ -117,8 +134,8 @@ export class OutboxRelay {
   }
 
   /** Since this relay started: events it published and moved out of the outbox, and rounds that failed. */
-  get counts(): { published: number; failedRounds: number } {
-    return { published: this.#published, failedRounds: this.#failedRounds };
+  get counts(): RelayCounts {
+    return { published: this.#published, batches: this.#batches, failedRounds: this.#failedRounds };
   }
 
   /** Publishes one round (at most `batchMax` events); returns how many. Needs no lease: for tests and tools. */
@@ -132,12 +149,16 @@ export class OutboxRelay {
         return batch.length;
       });
       this.#published += moved;
+      if (moved > 0) this.#batches += 1;
       return moved;
     }
     const batch = parse(await this.#oldest(this.#store.db));
     for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
-    if (batch.length > 0) await this.#store.transaction((trx) => this.#moveToArchive(trx, batch));
-    this.#published += batch.length;
+    if (batch.length > 0) {
+      await this.#store.transaction((trx) => this.#moveToArchive(trx, batch));
+      this.#published += batch.length;
+      this.#batches += 1;
+    }
     return batch.length;
   }
 
@@ -148,17 +169,9 @@ export class OutboxRelay {
     return query.orderBy('position').limit(this.#batchMax).execute();
   }
 
-  async #moveToArchive(trx: Transaction<Database>, batch: readonly OutboxEvent[]): Promise<void> {
-    if (batch.length === 0) return;
-    await archiveEvents(trx, batch, this.#clock.now());
-    await trx
-      .deleteFrom('outbox')
-      .where(
-        'position',
-        'in',
-        batch.map((r) => r.position.toString()),
-      )
-      .execute();
+  /** Archives the published rows and removes them from the outbox, in the caller's transaction. */
+  #moveToArchive(trx: Transaction<Database>, batch: readonly OutboxEvent[]): Promise<void> {
+    return moveToArchive(trx, this.#store.dialect, batch, this.#clock.now());
   }
 
   stats(): Promise<RelayStats> {
@@ -225,6 +238,7 @@ export class OutboxRelay {
           .transaction((trx) => this.#moveToArchive(trx, batch))
           .then(() => {
             this.#published += batch.length;
+            this.#batches += 1;
           }),
         batch[batch.length - 1]!.position,
       );

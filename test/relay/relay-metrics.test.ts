@@ -43,6 +43,7 @@ for (const dialect of dialects()) {
           const relayText = await registry.metrics();
           assert.equal(sample(relayText, 'paystream_relay_published_events_total'), 3);
           assert.equal(sample(relayText, 'paystream_relay_failed_rounds_total'), 0);
+          assert.equal(sample(relayText, 'paystream_relay_batches_total'), 1, 'one round, one batch');
           assert.equal(sample(relayText, 'paystream_relay_active'), 0, 'not started: it holds no lease');
           text = await scrape();
           assert.equal(sample(text, 'paystream_outbox_backlog_events'), 0);
