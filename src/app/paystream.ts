@@ -22,6 +22,7 @@ import { buildApi } from './api.ts';
 import { Closers } from './closers.ts';
 import { coreTopics, openEventLog } from './event-log.ts';
 import { migrationSets } from './migrations.ts';
+import { type RelayThread, startRelayThread } from './relay-thread.ts';
 import { consumerNames } from './services.ts';
 import { startWorkers, type Workers } from './workers.ts';
 
@@ -34,7 +35,8 @@ export interface Paystream {
   reconciler: Reconciler;
   /** The event log: the embedded log, Kafka (PAYSTREAM_KAFKA_BROKERS), or undefined (events wait in the outbox). */
   transport: Transport | undefined;
-  relay: OutboxRelay | undefined;
+  /** The relay this process runs: on the API's loop (embedded), on a thread of its own (Kafka). */
+  relay: RelayThread | undefined;
   /** The consumers this process runs (every service's, under `paystream start`), if any. */
   workers: Workers | undefined;
   /** The process's metrics, served at /metrics. */
@@ -148,21 +150,23 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     // The event log for the mode (the embedded log, Kafka, or none yet), and the relay that feeds it.
     const transport = await openEventLog(config, store);
     admin.transport = transport;
-    let relay: OutboxRelay | undefined;
+    let relay: RelayThread | undefined;
     if (transport) {
       closers.add(() => transport.close());
       if (options.relay ?? true) {
-        const outboxRelay = new OutboxRelay({
-          store,
-          transport,
-          clock,
-          eventRetentionMs: config.eventRetentionDays * 86_400_000,
-          onError: (error) => api.log.error({ err: error }, 'outbox relay round failed'),
-        });
-        relay = outboxRelay;
-        registerRelayMetrics(registry, outboxRelay);
-        await outboxRelay.start();
-        closers.add(() => outboxRelay.stop());
+        const eventRetentionMs = config.eventRetentionDays * 86_400_000;
+        const onError = (error: unknown) => api.log.error({ err: error }, 'outbox relay round failed');
+        if (transport.engine === 'kafka') {
+          // Its own event loop, as a `paystream relay` process would have (relay-thread.ts says why).
+          relay = await startRelayThread({ config, eventRetentionMs, store, clock, onError });
+        } else {
+          const outboxRelay = new OutboxRelay({ store, transport, clock, eventRetentionMs, onError });
+          await outboxRelay.start();
+          relay = outboxRelay;
+        }
+        const running = relay;
+        registerRelayMetrics(registry, running);
+        closers.add(() => running.stop());
       }
     }
 
