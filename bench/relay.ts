@@ -15,8 +15,11 @@
  *    API alone (`paystream api`, no relay), closed loop, alternating, `--rounds` each.
  *
  *   node bench/relay.ts [--modes embedded,kafka] [--phases throughput,latency,overhead] [--records 30000] [--rate 1000[,400]] [--seconds 10]
- *                       [--warmup 3] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
- *                       [--out bench/results]
+ *                       [--warmup 3] [--warm-broker 60] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
+ *                       [--out bench/results] [--cpu-prof DIR]
+ *
+ * --cpu-prof DIR writes a V8 CPU profile of every paystream process to DIR (read it with
+ * bench/cpuprof-summary.ts): a diagnostic, it slows the processes down.
  *
  * Needs Java 17+ and Maven for the local Kafka (jars cached by `paystream kafka fetch`), and
  * PostgreSQL at --pg-url for the kafka mode. PostgreSQL's autovacuum is off on the reference machine:
@@ -38,6 +41,7 @@ import { systemClock } from '../src/platform/clock.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { IdGenerator } from '../src/platform/ids.ts';
 import { OutboxRelay } from '../src/relay/outbox-relay.ts';
+import { KafkaTransport } from '../src/transport/kafka/kafka-transport.ts';
 import { type CpuSnapshot, type CpuUsage, cpuSnapshot, cpuUsage } from './api/cpu.ts';
 import { drive, type Op } from './api/load.ts';
 import {
@@ -61,10 +65,12 @@ const { values: opts } = parseArgs({
     rate: { type: 'string', default: '1000,400' },
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3' },
+    'warm-broker': { type: 'string', default: '60' },
     rounds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -80,6 +86,7 @@ const rates = opts.rate.split(',').map((r) => Number(r.trim()));
 const targetRate = rates[0]!;
 const measureMs = Number(opts.seconds) * 1000;
 const warmupMs = Number(opts.warmup) * 1000;
+const warmupBrokerSeconds = Number(opts['warm-broker']);
 const rounds = Number(opts.rounds);
 const clients = Number(opts.clients);
 const pgAdminUrl = opts['pg-url'];
@@ -143,9 +150,19 @@ async function startPaystream(
 ): Promise<{ child: Child; url: string; secret: string }> {
   const env = childEnv(site.env);
   const secret = createKey(env);
+  const profile = opts['cpu-prof']
+    ? [
+        '--cpu-prof',
+        '--cpu-prof-dir',
+        opts['cpu-prof'],
+        '--cpu-prof-name',
+        `${site.mode}-${command}-\${pid}.cpuprofile`,
+      ]
+    : [];
   const { child, match } = await spawnUntil(
     // The services' consumers (receipts) are not this benchmark's subject: its one subscriber is.
     [
+      ...profile,
       path.join(import.meta.dirname, '..', 'bin', 'paystream.ts'),
       command,
       ...(command === 'start' ? ['--no-consumers'] : []),
@@ -183,6 +200,18 @@ function payer(url: string, secret: string, connections: number) {
   return { pay, payOne, close: () => pool.close() };
 }
 
+/** Events per batch of the process's relay so far, from its /metrics (undefined: no relay there). */
+async function eventsPerBatch(url: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+  const published = value('paystream_relay_published_events_total');
+  const batches = value('paystream_relay_batches_total');
+  return published !== undefined && batches ? published / batches : undefined;
+}
+
 async function withVacuum<T>(site: Site, fn: () => Promise<T>): Promise<{ result: T; vacuums: number }> {
   if (!site.databaseUrl) return { result: await fn(), vacuums: 0 };
   const vacuumer = new Vacuumer(site.databaseUrl);
@@ -200,6 +229,53 @@ const median = (values: number[]) => {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+// ---- 0. A warm broker ------------------------------------------------------------------------------
+
+/**
+ * Kafka's JVM compiles its hot paths over its first minute or so of traffic; until then each
+ * request costs it several times the CPU (measured here: a producer sending 50 batches/s of 20
+ * records, and a consumer group reading them, kept a fresh broker 0.44 cores busy, the same
+ * broker 0.10 cores a minute later). A real deployment's broker runs for days, so the measurements
+ * run on a broker warmed first by this traffic: batches of 20 through the Transport, read back
+ * by a consumer group that commits every 100 records, as the pipeline's subscriber does.
+ */
+async function warmBroker(kafka: LocalKafka, seconds: number): Promise<void> {
+  const transport = new KafkaTransport({ brokers: [kafka.bootstrap], clientId: 'relay-bench-warmup' });
+  const topic = `relay-bench-warmup-${runId}`;
+  log(`kafka: warming the broker for ${seconds} s (its JIT), 1,000 records/s in batches of 20, read back`);
+  try {
+    await transport.ensureTopics([{ name: topic, partitions, replicationFactor: 1, minInsyncReplicas: 1 }]);
+    const subscription = await transport.subscribe({
+      group: subscriberGroup(),
+      topics: [topic],
+      startFrom: 'earliest',
+    });
+    let read = 0;
+    const reading = (async () => {
+      for await (const record of subscription) {
+        read += 1;
+        if (read % 100 === 0) await subscription.commit(record);
+      }
+    })();
+    const value = JSON.stringify({ warm: 'x'.repeat(360) });
+    const headers = { ce_id: 'warm', ce_type: 'bench.warmup', ce_source: 'bench', ce_specversion: '1.0' };
+    const start = performance.now();
+    for (let sent = 0; performance.now() - start < seconds * 1000; ) {
+      await transport.publish(
+        topic,
+        Array.from({ length: 20 }, (_, i) => ({ key: `k${(sent + i) % 200}`, headers, value })),
+      );
+      sent += 20;
+      await sleep(Math.max(0, start + sent - performance.now()));
+    }
+    await subscription.close();
+    await reading;
+    log(`kafka: broker warmed (${read} records read back)`);
+  } finally {
+    await transport.close();
+  }
+}
 
 // ---- 1. Relay throughput beside ProducerPerformance ----------------------------------------------
 
@@ -380,6 +456,8 @@ interface LatencyResult {
   fromLog: LatencySummary;
   /** CPU of each process over the measured window (per payment and in cores): the machine's budget. */
   cpu: CpuUsage | undefined;
+  /** Events per batch the relay published, over the whole run. */
+  perBatch: number | undefined;
 }
 
 async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number): Promise<LatencyResult> {
@@ -473,6 +551,7 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
         cpu: cpuAtStart
           ? cpuUsage(cpuAtStart, cpuAtEnd, sentInWindow / ((cpuAtEnd.at - cpuAtStart.at) / 1000))
           : undefined,
+        perBatch: await eventsPerBatch(url),
       };
     });
     log(
@@ -508,6 +587,10 @@ interface OverheadRound {
   p99Ms: number;
   errors: number;
   eventsReceived?: number;
+  /** CPU of each process over the measured window, per payment and in cores. */
+  cpu: CpuUsage | undefined;
+  /** Events per batch the relay published (with the pipeline). */
+  perBatch?: number | undefined;
 }
 
 interface OverheadResult {
@@ -532,8 +615,15 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
       const subscriber = withPipeline ? await SubscriberThread.start(site, subscriberGroup()) : undefined;
       const { pay, close } = payer(url, secret, clients);
       try {
+        const processes: Record<string, number | 'self'> = {
+          [`paystream ${withPipeline ? 'start' : 'api'}`]: child.pid,
+          [`bench (load generator${withPipeline ? ' + subscriber' : ''})`]: 'self',
+        };
+        for (const [i, node] of (kafka?.nodes ?? []).entries()) {
+          if (mode === 'kafka' && node.pid !== undefined) processes[`kafka broker ${i + 1}`] = node.pid;
+        }
         const { result } = await withVacuum(site, () =>
-          drive(pay, { concurrency: clients, warmupMs, measureMs }),
+          drive(pay, { concurrency: clients, warmupMs, measureMs, cpu: processes }),
         );
         const errors = Object.values(result.errors).reduce((a, b) => a + b, 0);
         out.push({
@@ -543,6 +633,8 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
           p99Ms: result.latency.p99Ms,
           errors,
           eventsReceived: await subscriber?.received(),
+          cpu: result.cpu,
+          perBatch: withPipeline ? await eventsPerBatch(url) : undefined,
         });
         log(
           `${mode}: ${variant}, round ${round}: ${fmt(result.perSecond, 0)} payments/s, p99 ${fmt(result.latency.p99Ms)} ms`,
@@ -571,6 +663,7 @@ async function main(): Promise<void> {
     kafkaDir = mkdtempSync(path.join(os.tmpdir(), 'paystream-relay-bench-kafka-'));
     kafka = (await LocalKafka.start({ nodes: 1, dir: kafkaDir })).kafka;
     log(`Kafka ${kafkaVersion} on ${kafka.bootstrap}`);
+    if (warmupBrokerSeconds > 0) await warmBroker(kafka, warmupBrokerSeconds);
   }
   try {
     const throughput = kafka && phases.has('throughput') ? await relayThroughput(kafka) : undefined;
@@ -607,7 +700,18 @@ async function main(): Promise<void> {
     const report = {
       date: started.toISOString(),
       command: `node bench/relay.ts ${process.argv.slice(2).join(' ')}`.trim(),
-      settings: { modes, recordCount, rates, measureMs, warmupMs, rounds, clients, partitions, kafkaVersion },
+      settings: {
+        modes,
+        recordCount,
+        rates,
+        measureMs,
+        warmupMs,
+        warmupBrokerSeconds,
+        rounds,
+        clients,
+        partitions,
+        kafkaVersion,
+      },
       machine: {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model,
@@ -646,7 +750,9 @@ function markdown(r: {
     '',
     `Command: \`${r.command}\` (\`npm run bench:relay\`). Machine: ${r.machine['cpus']} × ${r.machine['cpuModel']}, ` +
       `${fmt(Number(r.machine['memGiB']))} GiB, Node ${r.machine['node']}. Kafka ${r.settings['kafkaVersion']}, one local ` +
-      `broker (\`paystream kafka\`), topics of ${r.settings['partitions']} partitions. PostgreSQL tables VACUUM (ANALYZE)d ` +
+      `broker (\`paystream kafka\`), topics of ${r.settings['partitions']} partitions, warmed first by ` +
+      `${r.settings['warmupBrokerSeconds']} s of traffic (its JVM compiles its hot paths over its first minute under load: until ` +
+      'then each request costs it several times the CPU). PostgreSQL tables VACUUM (ANALYZE)d ' +
       'before each measurement and every 5 s during load (autovacuum is off on this machine). Everything runs on ' +
       'the same 2 cores, the load generator and the subscriber included: compare the ratios, not absolute figures.',
     '',
@@ -689,13 +795,13 @@ function markdown(r: {
       "woken by inotify; kafka: a consumer group). Latency = receive time - the event's `time`, which is set just before the " +
       "payment's transaction commits: an upper bound on commit-to-handler.",
     '',
-    '| mode | rate | sent/s | errors | requests in flight (max) | outbox backlog (max) | events received / paid | p50 ms | p90 ms | p99 ms | max ms | to the log p50 / p99 | from the log p50 / p99 |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | rate | sent/s | errors | requests in flight (max) | outbox backlog (max) | events received / paid | p50 ms | p90 ms | p99 ms | max ms | to the log p50 / p99 | from the log p50 / p99 | events per relay batch |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.latencies.map(
       (l) =>
         `| ${l.mode} | ${l.targetRate}${l.targetRate === r.latencies[0]?.targetRate ? ' (target)' : ''} | ${fmt(l.sentPerSecond, 0)} | ${l.errors} | ${l.inFlightMax} | ${l.backlogMax} | ${l.received} / ${l.paid} | ${fmt(l.latency.p50Ms)} | ` +
         `${fmt(l.latency.p90Ms)} | ${fmt(l.latency.p99Ms)} | ${fmt(l.latency.maxMs)} | ` +
-        `${fmt(l.toLog.p50Ms)} / ${fmt(l.toLog.p99Ms)} | ${fmt(l.fromLog.p50Ms)} / ${fmt(l.fromLog.p99Ms)} |`,
+        `${fmt(l.toLog.p50Ms)} / ${fmt(l.toLog.p99Ms)} | ${fmt(l.fromLog.p50Ms)} / ${fmt(l.fromLog.p99Ms)} | ${l.perBatch === undefined ? '' : fmt(l.perBatch)} |`,
     ),
     '',
     'Requests in flight grow past a few dozen only when the API cannot keep up with the rate (compare section 3, the ' +
@@ -726,18 +832,32 @@ function markdown(r: {
       '(no relay: events stay in the outbox), with the pipeline = `paystream start --no-consumers` (API + relay) and a subscriber. ' +
       'Rounds alternate the order.',
     '',
-    '| mode | variant | round | payments/s | p99 ms | errors | events received |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | variant | round | payments/s | p99 ms | errors | events received | events per relay batch |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.overheads.flatMap((o) =>
       o.rounds.map(
         (x) =>
-          `| ${o.mode} | ${x.variant} | ${x.round} | ${fmt(x.perSecond, 0)} | ${fmt(x.p99Ms)} | ${x.errors} | ${x.eventsReceived ?? ''} |`,
+          `| ${o.mode} | ${x.variant} | ${x.round} | ${fmt(x.perSecond, 0)} | ${fmt(x.p99Ms)} | ${x.errors} | ${x.eventsReceived ?? ''} | ${x.perBatch === undefined ? '' : fmt(x.perBatch)} |`,
       ),
     ),
     '',
     ...r.overheads.map(
       (o) =>
         `- ${o.mode}: medians ${fmt(o.pipelineMedian, 0)} with the pipeline / ${fmt(o.aloneMedian, 0)} alone = ${fmt(o.ratio * 100)}%`,
+    ),
+    '',
+    'Where the CPU went in each round (as in section 2, per payment completed): what the pipeline adds per payment, ' +
+      'on a machine whose 2 cores the API alone already keeps busy, is what it takes from the payments/s.',
+    '',
+    '| mode | variant | round | process | CPU ms per payment | cores | machine busy |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...r.overheads.flatMap((o) =>
+      o.rounds.flatMap((x) =>
+        Object.entries(x.cpu?.parts ?? {}).map(
+          ([label, part]) =>
+            `| ${o.mode} | ${x.variant} | ${x.round} | ${label} | ${fmt(part.perPaymentMs, 2)} | ${fmt(part.cores, 2)} | ${fmt((x.cpu?.machineBusy ?? Number.NaN) * 100, 0)}% |`,
+        ),
+      ),
     ),
     '',
   );
