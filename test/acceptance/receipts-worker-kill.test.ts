@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -187,13 +189,35 @@ async function killWorkersRepeatedly(t: TestContext, mode: Mode): Promise<void> 
   // No dead letters: a killed worker's events are redelivered, never given up on.
   const deadLetters = await world.deadLetters();
 
-  t.diagnostic(
+  const summary =
     `${modeName(mode)}: ${paymentsTotal} payments (${succeeded.length} succeeded, ${declined.length} declined) ` +
-      `in ${paidMs - setupMs} ms after ${setupMs} ms setup; all receipts at ${drainedMs} ms; ` +
-      `${kills.length} kills -9 (${kills.map((k) => `${k.victim}@${k.atMs}ms/${k.receipts}`).join(', ')}); ` +
-      `${world.smtp.messages.length} messages at the SMTP server, ${duplicates} second copies (bound ${duplicatesBound}); ` +
-      `${deadLetters.length} dead letters`,
-  );
+    `in ${paidMs - setupMs} ms after ${setupMs} ms setup; all receipts at ${drainedMs} ms; ` +
+    `${kills.length} kills -9 (${kills.map((k) => `${k.victim}@${k.atMs}ms/${k.receipts}`).join(', ')}); ` +
+    `${world.smtp.messages.length} messages at the SMTP server, ${duplicates} second copies (bound ${duplicatesBound}); ` +
+    `${deadLetters.length} dead letters`;
+  t.diagnostic(summary);
+  const reportDir = process.env['PAYSTREAM_TEST_REPORT_DIR'];
+  if (reportDir) {
+    writeFileSync(
+      path.join(reportDir, `receipts-kill-${mode}-${new Date().toISOString().slice(0, 10)}.md`),
+      [
+        `# Receipts under kill -9 (${modeName(mode)})`,
+        '',
+        `Command: \`npm run soak:receipts-kill\` (PAYSTREAM_TEST_RECEIPTS_KILL_PAYMENTS=${paymentsTotal}). Payments`,
+        `through the real API from ${clients} clients (one in ten declined, each with a receipt_email of its own); two`,
+        '`paystream worker receipts` processes; the one handling events killed with SIGKILL again and again and',
+        "started again at once; the test's own SMTP server counts messages by Message-ID. 2 cores, Node 24.",
+        '',
+        `Result: ${summary}.`,
+        '',
+        `One receipt row per succeeded payment, none for a decline: **${rows.length === succeeded.length && missing.length === 0 && doubled.length === 0 && declinedWithReceipt.length === 0 ? 'yes' : 'NO'}**.`,
+        `Every receipt at the SMTP server, distinct Message-IDs == succeeded payments: **${absent.length === 0 && counts.size === succeeded.length ? 'yes' : 'NO'}**.`,
+        `Second copies (a send interrupted by a kill, resent with the same Message-ID): ${duplicates}, bound ${duplicatesBound}.`,
+        `Dead letters: ${deadLetters.length}.`,
+        '',
+      ].join('\n'),
+    );
+  }
   assert.ok(kills.length >= Math.min(3, targetKills), `only ${kills.length} kills (target ${targetKills})`);
   assert.ok(
     kills.every((k) => k.wasApplying > 0),
