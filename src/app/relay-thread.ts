@@ -38,79 +38,163 @@ interface Settings {
   eventRetentionMs: number;
 }
 
-type FromThread =
+/** What a relay thread tells the process (a stand-in thread in a test speaks the same). */
+export type FromThread =
   | { kind: 'started' }
   | { kind: 'status'; active: boolean; counts: RelayCounts }
   | { kind: 'error'; message: string }
   | { kind: 'failed'; message: string }
   | { kind: 'stopped' };
 
-export function startRelayThread(options: {
+export interface RelayThreadOptions {
   config: Config;
   eventRetentionMs: number;
   store: Store;
   clock?: Clock;
   onError: (error: Error) => void;
-}): Promise<RelayThread> {
-  const settings: Settings = {
-    config: { ...options.config, databasePoolMax: relayPoolMax },
-    eventRetentionMs: options.eventRetentionMs,
-  };
-  const worker = new Worker(new URL(import.meta.url), { workerData: settings });
-  const state: { active: boolean; counts: RelayCounts } = {
-    active: false,
-    counts: { published: 0, batches: 0, failedRounds: 0 },
-  };
-  let stopped: Promise<void> | undefined;
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number) => reject(new Error(`the relay thread exited with code ${code}`));
-    worker.once('error', reject);
-    worker.once('exit', onExit);
-    worker.on('message', (message: FromThread) => {
-      switch (message.kind) {
-        case 'failed':
-          reject(new Error(`the relay thread failed to start: ${message.message}`));
-          return;
-        case 'status':
-          state.active = message.active;
-          state.counts = message.counts;
-          return;
-        case 'error':
-          options.onError(new Error(message.message));
-          return;
-        case 'started':
-          worker.off('exit', onExit);
-          worker.off('error', reject);
-          worker.on('error', (error) => options.onError(error));
-          worker.on('exit', (code) => {
-            // Events wait in the outbox for another relay (or this process's restart).
-            if (!stopped)
-              options.onError(
-                new Error(`the relay thread exited (code ${code}): this process relays no more`),
-              );
-          });
-          resolve({
-            get active() {
-              return state.active;
-            },
-            get counts() {
-              return state.counts;
-            },
-            stats: () => outboxStats(options.store, options.clock ?? systemClock),
-            stop() {
-              stopped ??= new Promise<void>((done) => {
-                worker.once('exit', () => done());
-                worker.postMessage('stop');
-              });
-              return stopped;
-            },
-          });
-          return;
-        default:
-          return;
-      }
+  /** The module the thread runs (tests give a stand-in); default: this one, running the relay. */
+  threadModule?: URL;
+  restartDelayMs?: number;
+  stopGraceMs?: number;
+}
+
+/** A thread that dies on its own (an uncaught error) is started again after this long. */
+const restartDelayMs = 1000;
+/** How long `stop()` lets the thread finish its round and close before it is terminated. */
+const stopGraceMs = 10_000;
+
+/**
+ * Starts the relay thread, and keeps one running: a thread that dies on its own is reported and
+ * started again (its rows wait in the outbox meanwhile; nothing is lost, at worst some are
+ * published twice). `stop()` asks the thread to finish and close, and terminates it after a grace
+ * period: a shutdown never waits on a broker that does not answer.
+ */
+export async function startRelayThread(options: RelayThreadOptions): Promise<RelayThread> {
+  const relay = new SupervisedRelayThread(options);
+  await relay.spawn();
+  return relay;
+}
+
+class SupervisedRelayThread implements RelayThread {
+  readonly #options: RelayThreadOptions;
+  readonly #settings: Settings;
+  #worker: Worker | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #active = false;
+  /** Counts of the threads that came before the current one, and the current one's. */
+  #before: RelayCounts = { published: 0, batches: 0, failedRounds: 0 };
+  #current: RelayCounts = { published: 0, batches: 0, failedRounds: 0 };
+  #restart: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: RelayThreadOptions) {
+    this.#options = options;
+    this.#settings = {
+      config: { ...options.config, databasePoolMax: relayPoolMax },
+      eventRetentionMs: options.eventRetentionMs,
+    };
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get counts(): RelayCounts {
+    const [a, b] = [this.#before, this.#current];
+    return {
+      published: a.published + b.published,
+      batches: a.batches + b.batches,
+      failedRounds: a.failedRounds + b.failedRounds,
+    };
+  }
+
+  stats(): Promise<RelayStats> {
+    return outboxStats(this.#options.store, this.#options.clock ?? systemClock);
+  }
+
+  /** Starts a thread; resolves once its relay runs, rejects when it could not start. */
+  spawn(): Promise<void> {
+    const worker = new Worker(this.#options.threadModule ?? new URL(import.meta.url), {
+      workerData: this.#settings,
     });
-  });
+    this.#worker = worker;
+    let started = false;
+    this.#exited = new Promise<void>((exited) => {
+      worker.once('exit', (code) => {
+        this.#worker = undefined;
+        this.#active = false;
+        this.#before = this.counts;
+        this.#current = { published: 0, batches: 0, failedRounds: 0 };
+        exited();
+        if (!started || this.#stopping) return;
+        this.#options.onError(
+          new Error(`the relay thread exited (code ${code}); starting another in ${this.#restartDelayMs} ms`),
+        );
+        this.#scheduleRestart();
+      });
+    });
+    return new Promise<void>((resolve, reject) => {
+      worker.on('error', (error) => {
+        if (started) this.#options.onError(error);
+        else reject(error);
+      });
+      void this.#exited.then(() => {
+        if (!started) reject(new Error('the relay thread exited before its relay started'));
+      });
+      worker.on('message', (message: FromThread) => {
+        switch (message.kind) {
+          case 'failed':
+            reject(new Error(`the relay thread failed to start: ${message.message}`));
+            return;
+          case 'status':
+            this.#active = message.active;
+            this.#current = message.counts;
+            return;
+          case 'error':
+            this.#options.onError(new Error(message.message));
+            return;
+          case 'started':
+            started = true;
+            resolve();
+            return;
+          default:
+            return;
+        }
+      });
+    });
+  }
+
+  #scheduleRestart(): void {
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined;
+      if (this.#stopping) return;
+      this.spawn().catch((error: unknown) => {
+        this.#options.onError(error instanceof Error ? error : new Error(String(error)));
+        if (!this.#stopping) this.#scheduleRestart();
+      });
+    }, this.#restartDelayMs);
+  }
+
+  get #restartDelayMs(): number {
+    return this.#options.restartDelayMs ?? restartDelayMs;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      clearTimeout(this.#restart);
+      const worker = this.#worker;
+      if (!worker) return;
+      worker.postMessage('stop');
+      const graceMs = this.#options.stopGraceMs ?? stopGraceMs;
+      const grace = setTimeout(() => {
+        this.#options.onError(new Error(`the relay thread did not stop in ${graceMs} ms: terminated`));
+        void worker.terminate();
+      }, graceMs);
+      await this.#exited;
+      clearTimeout(grace);
+    })();
+    return this.#stopping;
+  }
 }
 
 async function runInThread(port: NonNullable<typeof parentPort>, settings: Settings): Promise<void> {
@@ -127,6 +211,7 @@ async function runInThread(port: NonNullable<typeof parentPort>, settings: Setti
       store,
       transport,
       eventRetentionMs: settings.eventRetentionMs,
+      idlePollMs: settings.config.relayLingerMs,
       onError: (error) =>
         post({
           kind: 'error',
