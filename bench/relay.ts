@@ -16,7 +16,7 @@
  *
  *   node bench/relay.ts [--modes embedded,kafka] [--phases throughput,latency,overhead] [--records 30000] [--rate 1000[,400]] [--seconds 10]
  *                       [--warmup 3] [--warm-broker 60] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
- *                       [--out bench/results] [--cpu-prof DIR]
+ *                       [--out bench/results] [--cpu-prof DIR] [--set PAYSTREAM_NAME=VALUE ...]
  *
  * --cpu-prof DIR writes a V8 CPU profile of every paystream process to DIR (read it with
  * bench/cpuprof-summary.ts): a diagnostic, it slows the processes down.
@@ -71,6 +71,7 @@ const { values: opts } = parseArgs({
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     'cpu-prof': { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 });
@@ -87,6 +88,11 @@ const targetRate = rates[0]!;
 const measureMs = Number(opts.seconds) * 1000;
 const warmupMs = Number(opts.warmup) * 1000;
 const warmupBrokerSeconds = Number(opts['warm-broker']);
+/** PAYSTREAM_* settings for every paystream process of the run (`--set NAME=VALUE`, repeatable). */
+const settingsSet = opts.set;
+for (const kv of settingsSet) {
+  if (!/^PAYSTREAM_[A-Z_]+=/.test(kv)) throw new Error(`--set wants PAYSTREAM_NAME=VALUE (got "${kv}")`);
+}
 const rounds = Number(opts.rounds);
 const clients = Number(opts.clients);
 const pgAdminUrl = opts['pg-url'];
@@ -126,7 +132,13 @@ interface Site {
 
 async function createSite(mode: Mode, kafka: LocalKafka | undefined, label: string): Promise<Site> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `paystream-relay-bench-${label}-`));
-  const env: Record<string, string> = { PAYSTREAM_DATA_DIR: dataDir, PAYSTREAM_LOG_LEVEL: 'warn' };
+  const env: Record<string, string> = {
+    PAYSTREAM_DATA_DIR: dataDir,
+    PAYSTREAM_LOG_LEVEL: 'warn',
+    ...Object.fromEntries(
+      settingsSet.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    ),
+  };
   if (mode === 'embedded') return { mode, dataDir, env };
   const databaseName = await createDatabase(pgAdminUrl, `_relay_${label}`);
   const databaseUrl = withDatabase(pgAdminUrl, databaseName);

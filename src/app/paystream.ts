@@ -160,7 +160,14 @@ export async function startPaystream(config: Config, options: StartOptions = {})
           // Its own event loop, as a `paystream relay` process would have (relay-thread.ts says why).
           relay = await startRelayThread({ config, eventRetentionMs, store, clock, onError });
         } else {
-          const outboxRelay = new OutboxRelay({ store, transport, clock, eventRetentionMs, onError });
+          const outboxRelay = new OutboxRelay({
+            store,
+            transport,
+            clock,
+            eventRetentionMs,
+            idlePollMs: config.relayLingerMs,
+            onError,
+          });
           await outboxRelay.start();
           relay = outboxRelay;
         }

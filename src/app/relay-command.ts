@@ -26,6 +26,7 @@ export async function startRelay(
       store,
       transport,
       eventRetentionMs: config.eventRetentionDays * 86_400_000,
+      idlePollMs: config.relayLingerMs,
       onError: (error) => http.log.error({ err: error }, 'outbox relay round failed'),
     });
     const registry = createMetricsRegistry();
