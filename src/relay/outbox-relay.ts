@@ -162,11 +162,45 @@ export class OutboxRelay implements RelayStatus {
     return batch.length;
   }
 
-  /** The oldest rows still in the outbox; with `after`, the oldest after that position. */
-  #oldest(db: Store['db'] | Transaction<Database>, after?: OutboxRow['position']): Promise<OutboxRow[]> {
-    let query = db.selectFrom('outbox').select(['position', 'envelope']);
-    if (after !== undefined) query = query.where('position', '>', after.toString());
-    return query.orderBy('position').limit(this.#batchMax).execute();
+  /** The oldest rows still in the outbox. */
+  #oldest(db: Store['db'] | Transaction<Database>): Promise<OutboxRow[]> {
+    return db
+      .selectFrom('outbox')
+      .select(['position', 'envelope'])
+      .orderBy('position')
+      .limit(this.#batchMax)
+      .execute();
+  }
+
+  /**
+   * The oldest rows after `after`, and, seen by the same statement (one snapshot), whether a row
+   * at or below `after` is in the outbox that is not one of `moving` (the rows of the move in
+   * progress, published already): a row that committed late, below what the rounds have read.
+   */
+  async #after(
+    after: OutboxRow['position'],
+    moving: readonly OutboxRow['position'][],
+  ): Promise<{ rows: OutboxRow[]; lateBelow: boolean }> {
+    const rows = await this.#store.db
+      .selectFrom('outbox')
+      .select((eb) => [
+        'position',
+        'envelope',
+        eb
+          .exists(
+            eb
+              .selectFrom('outbox as below')
+              .select('below.position')
+              .where('below.position', '<=', after.toString())
+              .where('below.position', 'not in', moving.length > 0 ? moving.map(String) : [after.toString()]),
+          )
+          .as('late_below'),
+      ])
+      .where('position', '>', after.toString())
+      .orderBy('position')
+      .limit(this.#batchMax)
+      .execute();
+    return { rows, lateBelow: rows.some((r) => Boolean(Number(r.late_below))) };
   }
 
   /** Archives the published rows and removes them from the outbox, in the caller's transaction. */
@@ -229,7 +263,15 @@ export class OutboxRelay implements RelayStatus {
    */
   async #pipelinedRound(pipeline: MovePipeline): Promise<number> {
     if (pipeline.rounds >= pipelinedRoundsMax) await pipeline.drain();
-    const batch = parse(await this.#oldest(this.#store.db, pipeline.after));
+    let rows: OutboxRow[] | undefined;
+    if (pipeline.after !== undefined) {
+      const read = await this.#after(pipeline.after, pipeline.moving);
+      // A row committed late below the rounds' reads: its customer's later events (which may be
+      // in this read, made after it committed) must not go first. From the oldest row, in order.
+      if (!read.lateBelow) rows = read.rows;
+      else await pipeline.drain();
+    }
+    const batch = parse(rows ?? (await this.#oldest(this.#store.db)));
     for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
     await pipeline.settle();
     if (batch.length > 0) {
@@ -240,7 +282,7 @@ export class OutboxRelay implements RelayStatus {
             this.#published += batch.length;
             this.#batches += 1;
           }),
-        batch[batch.length - 1]!.position,
+        batch.map((b) => b.position),
       );
     }
     return batch.length;
@@ -281,14 +323,17 @@ class MovePipeline {
   #moving: Promise<void> | undefined;
   /** The last position of the rows being moved: the next round reads after it. */
   after: OutboxRow['position'] | undefined;
+  /** The positions of the rows being moved (published, still in the outbox until the move commits). */
+  moving: OutboxRow['position'][] = [];
   /** Rounds read after a position since the last read from the oldest row. */
   rounds = 0;
 
-  start(move: Promise<void>, lastPosition: OutboxRow['position']): void {
+  start(move: Promise<void>, positions: OutboxRow['position'][]): void {
     // Marked handled here; drain() still throws its failure to the loop.
     move.catch(() => undefined);
     this.#moving = move;
-    this.after = lastPosition;
+    this.moving = positions;
+    this.after = positions[positions.length - 1];
     this.rounds += 1;
   }
 
@@ -302,6 +347,7 @@ class MovePipeline {
   /** Waits for the move in progress; afterwards rounds read from the oldest row again. */
   async drain(): Promise<void> {
     this.after = undefined;
+    this.moving = [];
     this.rounds = 0;
     await this.settle();
   }

@@ -164,3 +164,84 @@ for (const dialect of dialects().filter((d) => d === 'postgres')) {
     }
   });
 }
+
+/**
+ * A late commit must not reorder a customer: when its transaction finally commits, that
+ * customer's next event (made only after the commit, as a refund follows its payment) comes after
+ * it on the log, though its position is above every row the relay has read.
+ */
+for (const dialect of dialects().filter((d) => d === 'postgres')) {
+  test(`a customer's event after a late commit is published after it, even under a backlog (${dialect})`, async () => {
+    const db = await createTestDatabase(dialect);
+    const store = openStore(
+      { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 4 },
+      migrationSets,
+    );
+    const late = new pg.Client({ connectionString: db.databaseUrl });
+    const ids = new IdGenerator();
+    const outbox = new OutboxWriter(ids, systemClock);
+    const published: string[] = [];
+    // The relay is held inside the publish of the first batch that the late row is below.
+    let holdAt: string | undefined;
+    let held: () => void = () => undefined;
+    const holding = new Promise<void>((r) => {
+      held = r;
+    });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const transport = {
+      engine: 'kafka',
+      async publish(_topic: string, records: readonly OutgoingRecord[]) {
+        const events = records.map((r) => fromRecord(r));
+        if (holdAt !== undefined && events.some((e) => e.id === holdAt)) {
+          held();
+          await released;
+        }
+        published.push(...events.map((e) => e.id));
+      },
+    } as unknown as Transport;
+    const relay = new OutboxRelay({ store, transport, batchMax: 5, idlePollMs: 1 });
+    const write = (customer: string, amount: number) =>
+      store.transaction((trx) => outbox.write(trx, paymentSucceededEvent(ids, customer, amount)));
+    try {
+      await store.migrate();
+      // The late row takes its position first and commits later.
+      const { envelope: first, row } = outbox.prepare(paymentSucceededEvent(ids, 'cus_late', 1));
+      await late.connect();
+      await late.query('BEGIN');
+      await late.query(
+        'INSERT INTO outbox (event_id, type, partition_key, envelope, created_at) VALUES ($1, $2, $3, $4, $5)',
+        [row.event_id, row.type, row.partition_key, row.envelope, row.created_at],
+      );
+      // A full batch above it: the relay reads it (not the late row, not yet committed) and, the
+      // batch being full, reads on after it without going back to the oldest row.
+      const above: string[] = [];
+      for (let i = 0; i < 5; i += 1) above.push((await write(`cus_${i % 7}`, 200 + i)).id);
+      holdAt = above[0];
+      await relay.start();
+      // The relay has read past the late row's position; now it commits, and the same customer's
+      // next event is written.
+      await holding;
+      await late.query('COMMIT');
+      const second = await write('cus_late', 2);
+      release();
+      const giveUpAt = Date.now() + 30_000;
+      while (!(published.includes(first.id) && published.includes(second.id))) {
+        assert.ok(Date.now() < giveUpAt, 'both events of cus_late are published');
+        await sleep(5);
+      }
+      assert.ok(
+        published.indexOf(first.id) < published.indexOf(second.id),
+        `cus_late's first event at ${published.indexOf(first.id)}, its second at ${published.indexOf(second.id)}`,
+      );
+    } finally {
+      release();
+      await relay.stop();
+      await late.end().catch(() => undefined);
+      await store.close();
+      await db.drop();
+    }
+  });
+}
