@@ -14,7 +14,7 @@ import type { Config } from '../platform/config.ts';
 import { IdGenerator } from '../platform/ids.ts';
 import { createMetricsRegistry } from '../platform/metrics.ts';
 import { registerOutboxMetrics, registerRelayMetrics } from '../relay/metrics.ts';
-import { OutboxRelay } from '../relay/outbox-relay.ts';
+import { OutboxRelay, type RunningRelay } from '../relay/outbox-relay.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -22,7 +22,7 @@ import { buildApi } from './api.ts';
 import { Closers } from './closers.ts';
 import { coreTopics, openEventLog } from './event-log.ts';
 import { migrationSets } from './migrations.ts';
-import { type RelayThread, startRelayThread } from './relay-thread.ts';
+import { startRelayThread } from './relay-thread.ts';
 import { consumerNames } from './services.ts';
 import { startWorkers, type Workers } from './workers.ts';
 
@@ -36,7 +36,7 @@ export interface Paystream {
   /** The event log: the embedded log, Kafka (PAYSTREAM_KAFKA_BROKERS), or undefined (events wait in the outbox). */
   transport: Transport | undefined;
   /** The relay this process runs: on the API's loop (embedded), on a thread of its own (Kafka). */
-  relay: RelayThread | undefined;
+  relay: RunningRelay | undefined;
   /** The consumers this process runs (every service's, under `paystream start`), if any. */
   workers: Workers | undefined;
   /** The process's metrics, served at /metrics. */
@@ -150,7 +150,7 @@ export async function startPaystream(config: Config, options: StartOptions = {})
     // The event log for the mode (the embedded log, Kafka, or none yet), and the relay that feeds it.
     const transport = await openEventLog(config, store);
     admin.transport = transport;
-    let relay: RelayThread | undefined;
+    let relay: RunningRelay | undefined;
     if (transport) {
       closers.add(() => transport.close());
       if (options.relay ?? true) {

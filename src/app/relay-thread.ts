@@ -6,7 +6,7 @@ import {
   outboxStats,
   type RelayCounts,
   type RelayStats,
-  type RelayStatus,
+  type RunningRelay,
 } from '../relay/outbox-relay.ts';
 import type { Store } from '../store/store.ts';
 import { Closers } from './closers.ts';
@@ -23,11 +23,6 @@ import { openStoreWithEventLog } from './event-log.ts';
  * The embedded mode keeps its relay on the API's loop: there the relay appends to the log inside
  * the store's own transactions, which share the one SQLite writer (and its group commit).
  */
-export interface RelayThread extends RelayStatus {
-  stats(): Promise<RelayStats>;
-  stop(): Promise<void>;
-}
-
 /** The relay thread's connections: one reads and publishes while one moves, one keeps the lease. */
 const relayPoolMax = 3;
 /** How often the thread reports its state (for /metrics), at most. */
@@ -69,13 +64,13 @@ const stopGraceMs = 10_000;
  * published twice). `stop()` asks the thread to finish and close, and terminates it after a grace
  * period: a shutdown never waits on a broker that does not answer.
  */
-export async function startRelayThread(options: RelayThreadOptions): Promise<RelayThread> {
+export async function startRelayThread(options: RelayThreadOptions): Promise<RunningRelay> {
   const relay = new SupervisedRelayThread(options);
   await relay.spawn();
   return relay;
 }
 
-class SupervisedRelayThread implements RelayThread {
+class SupervisedRelayThread implements RunningRelay {
   readonly #options: RelayThreadOptions;
   readonly #settings: Settings;
   #worker: Worker | undefined;

@@ -46,6 +46,13 @@ export interface RelayStatus {
   readonly counts: RelayCounts;
 }
 
+/** A relay this process runs, wherever it runs (on the API's loop, or on a thread of its own). */
+export interface RunningRelay extends RelayStatus {
+  /** The outbox's backlog and oldest event's age. */
+  stats(): Promise<RelayStats>;
+  stop(): Promise<void>;
+}
+
 export interface RelayStats {
   /** Events written to the outbox and not yet published. */
   backlog: number;
@@ -93,7 +100,7 @@ type OutboxRow = { position: string | number | bigint; envelope: string };
  *   in the same transaction, for the events API; the active relay also purges that archive of
  *   events past their retention.
  */
-export class OutboxRelay implements RelayStatus {
+export class OutboxRelay implements RunningRelay {
   readonly #store: Store;
   readonly #transport: Transport;
   readonly #clock: Clock;
