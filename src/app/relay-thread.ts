@@ -12,17 +12,6 @@ import type { Store } from '../store/store.ts';
 import { Closers } from './closers.ts';
 import { openStoreWithEventLog } from './event-log.ts';
 
-/**
- * The outbox relay on a thread of its own, as `paystream start` runs it in the distributed mode.
- * The relay is latency-bound work (read the outbox, publish, wait for the brokers' acks, move the
- * rows) that the API's event loop would otherwise interleave with every HTTP request: measured on
- * 2 cores at 1,000 payments/s, an event's commit-to-subscriber p99 was 83 ms with the relay on the
- * API's loop and 46 ms with it on a loop of its own. The thread has its own store connections and
- * Kafka producer, and dies with the process, as a relay process would (`paystream relay`).
- *
- * The embedded mode keeps its relay on the API's loop: there the relay appends to the log inside
- * the store's own transactions, which share the one SQLite writer (and its group commit).
- */
 /** The relay thread's connections: one reads and publishes while one moves, one keeps the lease. */
 const relayPoolMax = 3;
 /** How often the thread reports its state (for /metrics), at most. */
@@ -59,6 +48,16 @@ const restartDelayMs = 1000;
 const stopGraceMs = 10_000;
 
 /**
+ * The outbox relay on a thread of its own, as `paystream start` runs it in the distributed mode.
+ * The relay is latency-bound work (read the outbox, publish, wait for the brokers' acks, move the
+ * rows) that the API's event loop would otherwise interleave with every HTTP request: measured on
+ * 2 cores at 1,000 payments/s, an event's commit-to-subscriber p99 was 83 ms with the relay on the
+ * API's loop and 46 ms with it on a loop of its own. The thread has its own store connections and
+ * Kafka producer, and dies with the process, as a relay process would (`paystream relay`).
+ *
+ * The embedded mode keeps its relay on the API's loop: there the relay appends to the log inside
+ * the store's own transactions, which share the one SQLite writer (and its group commit).
+ *
  * Starts the relay thread, and keeps one running: a thread that dies on its own is reported and
  * started again (its rows wait in the outbox meanwhile; nothing is lost, at worst some are
  * published twice). `stop()` asks the thread to finish and close, and terminates it after a grace

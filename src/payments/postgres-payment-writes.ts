@@ -6,18 +6,6 @@ import type { Store } from '../store/store.ts';
 import type { Payment } from './payment.ts';
 import type { Claim, PaymentWrites } from './payment-writes.ts';
 
-/**
- * The payment writes as ONE PostgreSQL statement each, using data-modifying CTEs: a statement is
- * atomic like a transaction, but costs one round trip instead of BEGIN, two to three statements and
- * COMMIT. On the payment path that is 2 round trips instead of 9, which is most of the database and
- * driver time per payment. The rows written are the portable version's, built by the same code
- * (OutboxWriter.prepare builds the event row). Anything but the common case falls back to the
- * portable version.
- *
- * Under load, the claims (and the settlements) that arrive while others are running go to the
- * server together, as ONE statement over arrays (`unnest`): group commit, as the SQLite store
- * does it (see StatementBatcher). Each payment's rows and outcome are those it would have alone.
- */
 export interface PostgresPaymentWritesOptions {
   /** Most payments in one claim or settlement statement; 1 sends each alone. */
   batchMax: number;
@@ -37,6 +25,18 @@ interface SettleItem {
   response: StoredResponse;
 }
 
+/**
+ * The payment writes as ONE PostgreSQL statement each, using data-modifying CTEs: a statement is
+ * atomic like a transaction, but costs one round trip instead of BEGIN, two to three statements and
+ * COMMIT. On the payment path that is 2 round trips instead of 9, which is most of the database and
+ * driver time per payment. The rows written are the portable version's, built by the same code
+ * (OutboxWriter.prepare builds the event row). Anything but the common case falls back to the
+ * portable version.
+ *
+ * Under load, the claims (and the settlements) that arrive while others are running go to the
+ * server together, as ONE statement over arrays (`unnest`): group commit, as the SQLite store
+ * does it (see StatementBatcher). Each payment's rows and outcome are those it would have alone.
+ */
 export function postgresPaymentWrites(
   store: Store,
   outbox: OutboxWriter,
