@@ -222,7 +222,9 @@ describe('/metrics passes promtool check metrics', () => {
       },
       30_000,
     ).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}; paystream lag said:\n${out}`);
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}; paystream lag said:\n${out}`,
+      );
     });
     // Four partitions, each caught up (one no customer's key maps to was never committed: `-`).
     assert.equal(out.match(/^ {2}payments +\d+ +(\d+|-) +\d+ +0$/gm)?.length, 4, out);
