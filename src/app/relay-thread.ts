@@ -27,8 +27,7 @@ export type FromThread =
   | { kind: 'started' }
   | { kind: 'status'; active: boolean; counts: RelayCounts }
   | { kind: 'error'; message: string }
-  | { kind: 'failed'; message: string }
-  | { kind: 'stopped' };
+  | { kind: 'failed'; message: string };
 
 export interface RelayThreadOptions {
   config: Config;
@@ -233,7 +232,6 @@ async function runInThread(port: NonNullable<typeof parentPort>, settings: Setti
     if (message !== 'stop') return;
     clearInterval(report);
     await closers.close();
-    post({ kind: 'stopped' });
     port.close();
   });
 }
