@@ -22,6 +22,33 @@ function merchantOf(event: CloudEvent): string | null {
     : null;
 }
 
+/** A published outbox row, with its event parsed. */
+export interface ArchivedRow {
+  position: string | number | bigint;
+  event: CloudEvent;
+}
+
+/**
+ * PostgreSQL only: the common table expressions (`input`, `moved`, `archived`) that delete these
+ * rows from the outbox and insert them into the archive, for a statement of the caller's to start
+ * with (`WITH ${archiveMoves(...)} SELECT ...`). Data-modifying CTEs run to completion whatever the
+ * statement's own SELECT reads; that SELECT still sees the outbox as it was before the delete.
+ */
+export function archiveMoves(batch: readonly ArchivedRow[], now: number) {
+  const positions = batch.map((b) => b.position.toString());
+  return sql`input AS (
+        SELECT * FROM unnest(${positions}::bigint[], ${batch.map((b) => merchantOf(b.event))}::text[])
+          AS t(position, merchant_id)
+      ), moved AS (
+        DELETE FROM outbox o USING input i WHERE o.position = i.position
+        RETURNING o.position, o.event_id, o.type, o.envelope, o.created_at, i.merchant_id
+      ), archived AS (
+        INSERT INTO events (id, merchant_id, type, envelope, created_at, published_at)
+        SELECT event_id, merchant_id, type, envelope, created_at, ${now}::bigint FROM moved ORDER BY position
+        ON CONFLICT (id) DO NOTHING
+      )`;
+}
+
 /**
  * Moves published outbox rows into the archive: each row's envelope is copied by the database
  * itself (never sent back over the wire) and the row leaves the outbox: one statement on
@@ -31,25 +58,15 @@ function merchantOf(event: CloudEvent): string | null {
 export async function moveToArchive(
   db: Transaction<Database>,
   dialect: Dialect,
-  batch: readonly { position: string | number | bigint; event: CloudEvent }[],
+  batch: readonly ArchivedRow[],
   now: number,
 ): Promise<void> {
   if (batch.length === 0) return;
-  const positions = batch.map((b) => b.position.toString());
   if (dialect === 'postgres') {
-    await sql`
-      WITH input AS (
-        SELECT * FROM unnest(${positions}::bigint[], ${batch.map((b) => merchantOf(b.event))}::text[])
-          AS t(position, merchant_id)
-      ), moved AS (
-        DELETE FROM outbox o USING input i WHERE o.position = i.position
-        RETURNING o.position, o.event_id, o.type, o.envelope, o.created_at, i.merchant_id
-      )
-      INSERT INTO events (id, merchant_id, type, envelope, created_at, published_at)
-      SELECT event_id, merchant_id, type, envelope, created_at, ${now}::bigint FROM moved ORDER BY position
-      ON CONFLICT (id) DO NOTHING`.execute(db);
+    await sql`WITH ${archiveMoves(batch, now)} SELECT count(*) FROM moved`.execute(db);
     return;
   }
+  const positions = batch.map((b) => b.position.toString());
   // Under SQLite's limit on parameters per statement.
   for (let i = 0; i < batch.length; i += 500) {
     const slice = positions.slice(i, i + 500);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Transaction } from 'kysely';
-import { moveToArchive, purgeEvents } from '../events/archive.ts';
+import { sql, type Transaction } from 'kysely';
+import { archiveMoves, moveToArchive, purgeEvents } from '../events/archive.ts';
 import { toRecord } from '../events/binary-mode.ts';
 import { topicOf } from '../events/catalogue.ts';
 import type { CloudEvent } from '../events/envelope.ts';
@@ -76,9 +76,6 @@ export async function outboxStats(store: Store, clock: Clock = systemClock): Pro
   };
 }
 
-/** Pipelined rounds (reading after the previous one) before a round reads from the oldest row again. */
-const pipelinedRoundsMax = 8;
-
 /** The lease that makes one relay process the active one: per-key order needs a single publisher. */
 export const relayLeaseName = 'outbox_relay';
 
@@ -87,13 +84,15 @@ type OutboxRow = { position: string | number | bigint; envelope: string };
 /**
  * Moves outbox events to the transport, in outbox order, and deletes what it published.
  *
- * - Reading always starts from the oldest row still in the outbox (never "after the last position
- *   published"), so a row whose transaction commits late with a lower position (PostgreSQL
- *   allocates positions before commit) is simply found in a later round.
+ * - A row whose transaction commits late with a lower position (PostgreSQL allocates positions
+ *   before commit) is never skipped: the embedded log's rounds read from the oldest row still in
+ *   the outbox; the rounds to Kafka read after the last position read, and check in the same
+ *   snapshot for a row at or below it that they have not published, and read from the oldest row
+ *   when there is one.
  * - When the log lives in the same store (the embedded log), publishing and deleting are one
  *   transaction: each event is appended exactly once. Otherwise (Kafka) the rows are deleted after
- *   the broker acknowledged them, so a crash in between publishes them again: duplicates with the
- *   same event id, which consumers skip. Nothing is ever lost.
+ *   the broker acknowledged them, by the next round's statement, so a crash in between publishes
+ *   them again: duplicates with the same event id, which consumers skip. Nothing is ever lost.
  * - Several relay processes may run; a lease makes one of them active, so one customer's events
  *   are never published by two relays at once (which could reorder them).
  * - What it deletes from the outbox it keeps in the events archive (`events`, src/events/archive.ts)
@@ -180,34 +179,61 @@ export class OutboxRelay implements RunningRelay {
   }
 
   /**
-   * The oldest rows after `after`, and, seen by the same statement (one snapshot), whether a row
-   * at or below `after` is in the outbox that is not one of `moving` (the rows of the move in
-   * progress, published already): a row that committed late, below what the rounds have read.
+   * Moves `unmoved` (rows the previous round published) out of the outbox, and reads the oldest
+   * rows after `after` (all the rows when it is undefined); and, seen by the same snapshot, whether
+   * a row at or below `after` is in the outbox that is not one of `unmoved`: a row that committed
+   * late, below what the rounds have read. On PostgreSQL this is one statement (no transaction of
+   * its own: one statement is atomic), so a round costs the store one round trip.
    */
-  async #after(
-    after: OutboxRow['position'],
-    moving: readonly OutboxRow['position'][],
-  ): Promise<{ rows: OutboxRow[]; lateBelow: boolean }> {
-    const rows = await this.#store.db
-      .selectFrom('outbox')
-      .select((eb) => [
-        'position',
-        'envelope',
-        eb
-          .exists(
-            eb
-              .selectFrom('outbox as below')
-              .select('below.position')
-              .where('below.position', '<=', after.toString())
-              .where('below.position', 'not in', moving.length > 0 ? moving.map(String) : [after.toString()]),
-          )
-          .as('late_below'),
-      ])
-      .where('position', '>', after.toString())
-      .orderBy('position')
-      .limit(this.#batchMax)
-      .execute();
-    return { rows, lateBelow: rows.some((r) => Boolean(Number(r.late_below))) };
+  async #moveAndRead(
+    unmoved: readonly OutboxEvent[],
+    after: OutboxRow['position'] | undefined,
+    publishing: readonly OutboxRow['position'][],
+  ): Promise<ForwardRead> {
+    const now = this.#clock.now();
+    // Positions start at 1: "after 0" is every row, and nothing is at or below it.
+    const from = (after ?? 0).toString();
+    if (this.#store.dialect === 'postgres') {
+      // The statement's SELECT sees the outbox as it was before the move: the moved rows are
+      // still there (and all at or below `after`, as are the rows being published).
+      const known = [...unmoved.map((u) => u.position), ...publishing].map(String);
+      const query = sql<OutboxRow & { late_below: boolean }>`
+        ${unmoved.length > 0 ? sql`WITH ${archiveMoves(unmoved, now)}` : sql``}
+        SELECT late.late_below, next.position, next.envelope
+        FROM (
+          SELECT EXISTS (
+            SELECT 1 FROM outbox b WHERE b.position <= ${from}::bigint AND b.position <> ALL(${known}::bigint[])
+          ) AS late_below
+        ) late
+        LEFT JOIN LATERAL (
+          SELECT position, envelope FROM outbox WHERE position > ${from}::bigint
+          ORDER BY position LIMIT ${this.#batchMax}
+        ) next ON true
+        ORDER BY next.position`;
+      const { rows } = await query.execute(this.#store.db);
+      return {
+        rows: rows.filter((r) => r.position !== null),
+        lateBelow: rows.some((r) => r.late_below),
+      };
+    }
+    return this.#store.transaction(async (trx) => {
+      await this.#moveToArchive(trx, unmoved);
+      const rows = await trx
+        .selectFrom('outbox')
+        .select(['position', 'envelope'])
+        .where('position', '>', from)
+        .orderBy('position')
+        .limit(this.#batchMax)
+        .execute();
+      const below = await trx
+        .selectFrom('outbox')
+        .select('position')
+        .where('position', '<=', from)
+        .where('position', 'not in', publishing.length > 0 ? publishing.map(String) : ['0'])
+        .limit(1)
+        .executeTakeFirst();
+      return { rows, lateBelow: below !== undefined };
+    });
   }
 
   /** Archives the published rows and removes them from the outbox, in the caller's transaction. */
@@ -227,10 +253,11 @@ export class OutboxRelay implements RunningRelay {
 
   async #loop(): Promise<void> {
     let failures = 0;
-    const pipeline = new MovePipeline();
+    const rounds = new ForwardRounds();
+    let roundStartedAt = 0;
     while (!this.#stopped) {
       if (!this.#lease.held) {
-        await pipeline.drain().catch(() => undefined);
+        await this.#flush(rounds).catch(() => undefined);
         await sleep(this.#idlePollMs * 10);
         continue;
       }
@@ -239,16 +266,21 @@ export class OutboxRelay implements RunningRelay {
           this.#nextPurgeAt = this.#clock.now() + this.#purgeIntervalMs;
           await purgeEvents(this.#store, this.#clock.now() - this.#eventRetentionMs);
         }
+        roundStartedAt = performance.now();
         const moved = this.#transport.publishIn
           ? await this.publishRound()
-          : await this.#pipelinedRound(pipeline);
+          : await this.#forwardRound(rounds);
         failures = 0;
+        // Short of a full batch, the next round starts `idlePollMs` after this one started: the
+        // rounds' rate, and with it the cost of the requests to the store and the broker, stays
+        // bounded at any load, while a backlog is read back to back.
         if (moved < this.#batchMax) {
-          await pipeline.drain();
-          await sleep(this.#idlePollMs);
+          await sleep(Math.max(1, this.#idlePollMs - (performance.now() - roundStartedAt)));
         }
       } catch (error) {
-        await pipeline.drain().catch(() => undefined);
+        // Whatever the failed round published and did not move is read (and published) again.
+        await rounds.settle();
+        rounds.reset();
         this.#failedRounds += 1;
         this.#onError(error);
         failures += 1;
@@ -256,43 +288,68 @@ export class OutboxRelay implements RunningRelay {
         await sleep(Math.min(5000, this.#idlePollMs * 2 ** Math.min(failures, 12)));
       }
     }
-    await pipeline.drain().catch(() => undefined);
+    await this.#flush(rounds).catch(() => undefined);
   }
 
   /**
-   * A round to a transport outside the store (Kafka): while the previous round's rows are being
-   * moved out of the outbox (its own transaction), this round reads the rows after them and
-   * publishes them. Publishes stay one after the other, in outbox order, and so do moves. A round
-   * after an idle wait, a failure or a lost lease reads from the oldest row again, so a row that
-   * committed late below a position already read is found then; so does every
-   * `pipelinedRoundsMax`-th round, so that a backlog that never lets the relay idle cannot hold such
-   * a row back for long.
+   * A round to a transport outside the store (Kafka). Its one statement moves the rows that
+   * earlier rounds published out of the outbox and reads the rows after them; it publishes those,
+   * and leaves them for a later round to move. Under a backlog (a full batch), the next round's
+   * statement runs while this round's batch is published (it moves what was published before).
+   * Publishes stay one after the other, in outbox order. A row that committed late, below a
+   * position already read, makes the round read from the oldest row instead, so that its
+   * customer's later events (which may be in this read, made after it committed) do not go first.
+   * A round after a failure or a lost lease reads from the oldest row too.
    */
-  async #pipelinedRound(pipeline: MovePipeline): Promise<number> {
-    if (pipeline.rounds >= pipelinedRoundsMax) await pipeline.drain();
-    let rows: OutboxRow[] | undefined;
-    if (pipeline.after !== undefined) {
-      const read = await this.#after(pipeline.after, pipeline.moving);
-      // A row committed late below the rounds' reads: its customer's later events (which may be
-      // in this read, made after it committed) must not go first. From the oldest row, in order.
-      if (!read.lateBelow) rows = read.rows;
-      else await pipeline.drain();
+  async #forwardRound(rounds: ForwardRounds): Promise<number> {
+    let read = await (rounds.takePrefetched() ??
+      this.#countedMoveAndRead(rounds.takeUnmoved(), rounds.after, []));
+    if (read.lateBelow) {
+      await this.#moveUnmoved(rounds);
+      read = { rows: await this.#oldest(this.#store.db), lateBelow: false };
     }
-    const batch = parse(rows ?? (await this.#oldest(this.#store.db)));
+    const batch = parse(read.rows);
+    const last = batch[batch.length - 1]?.position;
+    if (last !== undefined && batch.length >= this.#batchMax) {
+      const publishing = batch.map((b) => b.position);
+      rounds.prefetch(this.#countedMoveAndRead(rounds.takeUnmoved(), last, publishing));
+    }
     for (const [topic, records] of byTopic(batch)) await this.#transport.publish(topic, records);
-    await pipeline.settle();
-    if (batch.length > 0) {
-      pipeline.start(
-        this.#store
-          .transaction((trx) => this.#moveToArchive(trx, batch))
-          .then(() => {
-            this.#published += batch.length;
-            this.#batches += 1;
-          }),
-        batch.map((b) => b.position),
-      );
-    }
+    rounds.published(batch);
     return batch.length;
+  }
+
+  /** #moveAndRead, counting what it moved once it has. */
+  async #countedMoveAndRead(
+    unmoved: readonly OutboxEvent[],
+    after: OutboxRow['position'] | undefined,
+    publishing: readonly OutboxRow['position'][],
+  ): Promise<ForwardRead> {
+    const read = await this.#moveAndRead(unmoved, after, publishing);
+    if (unmoved.length > 0) {
+      this.#published += unmoved.length;
+      this.#batches += 1;
+    }
+    return read;
+  }
+
+  /** Moves what earlier rounds published (and no statement is moving) out of the outbox. */
+  async #moveUnmoved(rounds: ForwardRounds): Promise<void> {
+    const unmoved = rounds.takeUnmoved();
+    if (unmoved.length === 0) return;
+    await this.#store.transaction((trx) => this.#moveToArchive(trx, unmoved));
+    this.#published += unmoved.length;
+    this.#batches += 1;
+  }
+
+  /** Stopping, or the lease lost: the statement in progress ends, and what was published is moved. */
+  async #flush(rounds: ForwardRounds): Promise<void> {
+    await rounds.settle();
+    try {
+      await this.#moveUnmoved(rounds);
+    } finally {
+      rounds.reset();
+    }
   }
 
   async stop(): Promise<void> {
@@ -325,37 +382,52 @@ function byTopic(batch: readonly OutboxEvent[]): Map<string, OutgoingRecord[]> {
   return groups;
 }
 
-/** The one move (archive + delete) that may run while the next round reads and publishes. */
-class MovePipeline {
-  #moving: Promise<void> | undefined;
-  /** The last position of the rows being moved: the next round reads after it. */
+interface ForwardRead {
+  rows: OutboxRow[];
+  lateBelow: boolean;
+}
+
+/** What the forward rounds carry from one to the next. */
+class ForwardRounds {
+  /** Published by earlier rounds, still in the outbox, and no statement is moving them. */
+  #unmoved: OutboxEvent[] = [];
+  /** The last position read: the next round reads after it (from the oldest row when undefined). */
   after: OutboxRow['position'] | undefined;
-  /** The positions of the rows being moved (published, still in the outbox until the move commits). */
-  moving: OutboxRow['position'][] = [];
-  /** Rounds read after a position since the last read from the oldest row. */
-  rounds = 0;
+  /** The next round's statement, started while this round publishes. */
+  #prefetched: Promise<ForwardRead> | undefined;
 
-  start(move: Promise<void>, positions: OutboxRow['position'][]): void {
-    // Marked handled here; drain() still throws its failure to the loop.
-    move.catch(() => undefined);
-    this.#moving = move;
-    this.moving = positions;
-    this.after = positions[positions.length - 1];
-    this.rounds += 1;
+  /** The unmoved rows, for a statement that moves them: they are no longer this object's. */
+  takeUnmoved(): OutboxEvent[] {
+    const unmoved = this.#unmoved;
+    this.#unmoved = [];
+    return unmoved;
   }
 
-  /** Waits for the move in progress (its failure is thrown here). */
+  prefetch(read: Promise<ForwardRead>): void {
+    // Marked handled here: the round that takes it (or settle()) sees its failure.
+    read.catch(() => undefined);
+    this.#prefetched = read;
+  }
+
+  takePrefetched(): Promise<ForwardRead> | undefined {
+    const read = this.#prefetched;
+    this.#prefetched = undefined;
+    return read;
+  }
+
+  published(batch: readonly OutboxEvent[]): void {
+    this.#unmoved.push(...batch);
+    if (batch.length > 0) this.after = batch[batch.length - 1]!.position;
+  }
+
+  /** Waits for a statement in progress (its failure ignored: what it did not move is read again). */
   async settle(): Promise<void> {
-    const moving = this.#moving;
-    this.#moving = undefined;
-    await moving;
+    await this.takePrefetched()?.catch(() => undefined);
   }
 
-  /** Waits for the move in progress; afterwards rounds read from the oldest row again. */
-  async drain(): Promise<void> {
+  /** After a failure: what was not moved is read again, from the oldest row. */
+  reset(): void {
+    this.#unmoved = [];
     this.after = undefined;
-    this.moving = [];
-    this.rounds = 0;
-    await this.settle();
   }
 }

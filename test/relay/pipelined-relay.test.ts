@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KyselyPlugin } from 'kysely';
 import pg from 'pg';
 import { migrationSets } from '../../src/app/migrations.ts';
 import { fromRecord } from '../../src/events/binary-mode.ts';
@@ -15,31 +16,45 @@ import { createTestDatabase, dialects } from '../support/dialects.ts';
 import { paymentSucceededEvent } from '../support/event-fixtures.ts';
 
 /**
- * The relay's loop to a transport outside the store (Kafka's path): each round's move out of the
- * outbox runs while the next round reads and publishes. Moves that fail (the store refuses the
- * transaction) must cost duplicates only: every event is published, in outbox order per key, and
- * archived once, and the outbox ends empty.
+ * The relay's loop to a transport outside the store (Kafka's path): each round moves what the
+ * previous round published out of the outbox and reads the next rows, in one statement on
+ * PostgreSQL. Moves that fail (the store refuses the statement or the transaction) must cost
+ * duplicates only: every event is published, in outbox order per key, and archived once, and the
+ * outbox ends empty.
  */
 for (const dialect of dialects()) {
-  test(`a relay whose moves fail now and then still publishes everything, in order, and archives it once (${dialect})`, async () => {
+  test(`a relay whose moves and publishes fail now and then still publishes everything, in order, and archives it once (${dialect})`, async () => {
     const db = await createTestDatabase(dialect);
     const store = openStore(
       { databaseUrl: db.databaseUrl, sqlitePath: db.sqlitePath, databasePoolMax: 4 },
       migrationSets,
     );
     const published: OutgoingRecord[] = [];
+    // Every 3rd publish fails too (the broker refused the batch): those events must not leave the
+    // outbox unpublished, though the next round's statement runs while they are being published.
+    let publishes = 0;
     const transport = {
       engine: 'kafka',
       async publish(_topic: string, records: readonly OutgoingRecord[]) {
-        await sleep(2); // a broker's acknowledgement takes a while: moves overlap with it
+        await sleep(2); // a broker's acknowledgement takes a while: the next statement overlaps with it
+        if (++publishes % 3 === 0) throw new Error('the broker refused');
         published.push(...records);
       },
     } as unknown as Transport;
-    // Every 4th transaction fails: the lease's and the moves' alike.
+    // Every 4th transaction fails, and every 4th statement outside one (PostgreSQL's rounds move
+    // and read in one statement): the lease's and the moves' alike.
     let transactions = 0;
+    let statements = 0;
+    const refuseEvery4th: KyselyPlugin = {
+      transformQuery(args) {
+        if (++statements % 4 === 0) throw new Error('the store refused');
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
     const flaky: Store = {
       dialect: store.dialect,
-      db: store.db,
+      db: store.db.withPlugin(refuseEvery4th),
       transaction: (fn) =>
         ++transactions % 4 === 0 ? Promise.reject(new Error('the store refused')) : store.transaction(fn),
       migrate: () => store.migrate(),
