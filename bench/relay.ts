@@ -18,7 +18,7 @@
  *                       [--warmup 3] [--warm-broker 60] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
  *                       [--out bench/results] [--cpu-prof DIR] [--set PAYSTREAM_NAME=VALUE ...]
  *
- * --cpu-prof DIR writes a V8 CPU profile of every paystream process to DIR (read it with
+ * --cpu-prof DIR writes V8 CPU profiles of every paystream process (a folder each, a file per thread) to DIR (read them with
  * bench/cpuprof-summary.ts): a diagnostic, it slows the processes down.
  *
  * Needs Java 17+ and Maven for the local Kafka (jars cached by `paystream kafka fetch`), and
@@ -165,10 +165,9 @@ async function startPaystream(
   const profile = opts['cpu-prof']
     ? [
         '--cpu-prof',
+        // Node's default file names tell the threads apart (the relay thread has a profile of its own).
         '--cpu-prof-dir',
-        opts['cpu-prof'],
-        '--cpu-prof-name',
-        `${site.mode}-${command}-\${pid}.cpuprofile`,
+        path.join(opts['cpu-prof'], `${site.mode}-${command}`),
       ]
     : [];
   const { child, match } = await spawnUntil(
