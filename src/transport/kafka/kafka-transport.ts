@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Admin,
   Consumer,
@@ -243,6 +244,8 @@ class KafkaSubscription implements Subscription {
   /** Handed out and not yet committed, per topic-partition, in offset order: commit goes through them. */
   readonly #pending = new Map<string, StringMessage[]>();
   #closed = false;
+  /** Resolved by close(): ends a restart of the stream in progress. */
+  readonly #closing = Promise.withResolvers<void>();
   /** Set while paused: the iterator hands out nothing until it resolves. */
   #resumed: { promise: Promise<void>; resolve: () => void } | undefined;
 
@@ -289,8 +292,17 @@ class KafkaSubscription implements Subscription {
         if (failures > streamRestartsMax) throw error;
         this.#pending.clear();
         await this.#stream.close().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, streamRestartDelayMs));
-        this.#stream = await this.#consume();
+        // close() may come at any point of the restart: it must end the iteration, not leave a
+        // new stream running behind it (a runner's stop waits for its iteration to end).
+        await Promise.race([sleep(streamRestartDelayMs), this.#closing.promise]);
+        if (this.#closed) return;
+        const next = this.#consume();
+        const stream = await Promise.race([next, this.#closing.promise.then(() => undefined)]);
+        if (stream === undefined || this.#closed) {
+          void next.then((s) => s.close()).catch(() => undefined);
+          return;
+        }
+        this.#stream = stream;
         if (this.#resumed) this.#stream.pause();
       }
     }
@@ -348,6 +360,7 @@ class KafkaSubscription implements Subscription {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.resolve();
     this.#resumed?.resolve();
     await this.#stream.close().catch(() => undefined);
     await this.#consumer.close(true).catch(() => undefined);
