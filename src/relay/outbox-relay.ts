@@ -155,7 +155,10 @@ export class OutboxRelay implements RunningRelay {
         return batch.length;
       });
       this.#published += moved;
-      if (moved > 0) this.#batches += 1;
+      if (moved > 0) {
+        this.#batches += 1;
+        this.#transport.committed?.();
+      }
       return moved;
     }
     const batch = parse(await this.#oldest(this.#store.db));

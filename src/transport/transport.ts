@@ -122,6 +122,8 @@ export interface Transport {
    * caller's writes commit. Present when the log lives in the application's store (the embedded log).
    */
   publishIn?(trx: Transaction<Database>, topic: string, records: readonly OutgoingRecord[]): Promise<void>;
+  /** With publishIn: the caller's transaction that appended has committed; wakes the consumers. */
+  committed?(): void;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Moves a group that has no active member to a position, for replays and backfills. */
   seek(group: string, topic: string, to: Position): Promise<void>;

@@ -1,25 +1,32 @@
-import { type FSWatcher, watch } from 'node:fs';
+import { closeSync, type FSWatcher, openSync, utimesSync, watch } from 'node:fs';
 import path from 'node:path';
 
 /**
- * Wakes consumers when the log may have grown, without busy polling. In this process, `notify()`
- * after each append; from other processes sharing the file, a change of its WAL file (inotify
- * through fs.watch). A sequence number closes the gap between a consumer's empty fetch and its
- * wait: a notification in between makes the wait return at once.
+ * Wakes consumers when the log may have grown (or a group's state changed), without busy polling.
+ * `announce()` after each commit that appended: in this process it wakes the waiters at once; for
+ * other processes sharing the file it touches `<file>-appended`, which they watch (inotify through
+ * fs.watch). Only appends touch it: watching the WAL instead would wake every consumer on every
+ * commit of any process (each payment's), to find nothing new. A sequence number closes the gap
+ * between a consumer's empty fetch and its wait: a notification in between makes the wait return
+ * at once.
  */
 export class AppendSignal {
   #sequence = 0;
   readonly #waiters = new Set<() => void>();
   #watcher: FSWatcher | undefined;
   #notifyScheduled = false;
+  #signalFile: string | undefined;
 
-  /** Watches `<file>-wal` for writes by other processes. */
+  /** Watches `<file>-appended` for announcements by other processes (and creates it if missing). */
   watchFile(file: string): void {
-    const walName = `${path.basename(file)}-wal`;
+    const signalName = `${path.basename(file)}-appended`;
+    const signalFile = path.join(path.dirname(file), signalName);
     try {
+      closeSync(openSync(signalFile, 'a'));
+      this.#signalFile = signalFile;
       this.#watcher = watch(path.dirname(file), { persistent: false }, (_event, name) => {
-        // Every commit of any process touches the WAL: coalesce a burst into one wake-up.
-        if (name === walName && !this.#notifyScheduled) {
+        // Coalesce a burst of announcements into one wake-up.
+        if (name === signalName && !this.#notifyScheduled) {
           this.#notifyScheduled = true;
           setImmediate(() => {
             this.#notifyScheduled = false;
@@ -30,6 +37,18 @@ export class AppendSignal {
       this.#watcher.on('error', () => this.#watcher?.close());
     } catch {
       // No inotify (an unusual file system): the consumers' poll interval still finds new records.
+    }
+  }
+
+  /** After a commit that appended (or changed a group): wakes this process's and other processes' consumers. */
+  announce(): void {
+    this.notify();
+    if (this.#signalFile === undefined) return;
+    try {
+      const now = new Date();
+      utimesSync(this.#signalFile, now, now);
+    } catch {
+      // The file is gone (its directory removed): the other processes' poll still finds the records.
     }
   }
 

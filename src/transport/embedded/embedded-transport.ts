@@ -105,13 +105,17 @@ export class EmbeddedTransport implements Transport {
 
   async publish(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
     await this.store.transaction((trx) => this.publishIn(trx, topic, records));
-    this.signal.notify();
+    this.signal.announce();
+  }
+
+  committed(): void {
+    this.signal.announce();
   }
 
   /**
    * Appends inside the caller's transaction: the records exist exactly when the caller's own writes
-   * commit. (The caller must then call `signal.notify()` after its commit, or consumers of this
-   * process find the records at their next poll only.)
+   * commit. (The caller must then call `committed()` after its commit, or consumers find the
+   * records at their next poll only.)
    */
   async publishIn(
     trx: Transaction<Database>,
