@@ -198,14 +198,17 @@ export class OutboxRelay implements RunningRelay {
     const from = (after ?? 0).toString();
     if (this.#store.dialect === 'postgres') {
       // The statement's SELECT sees the outbox as it was before the move: the moved rows are
-      // still there (and all at or below `after`, as are the rows being published).
+      // still there (and all at or below `after`, as are the rows being published). NOT IN a
+      // subquery is a hashed lookup; `<> ALL(array)` compared each row with every element (a
+      // thousand rows by a thousand under a backlog: 39 ms a statement instead of 1 ms).
       const known = [...unmoved.map((u) => u.position), ...publishing].map(String);
       const query = sql<OutboxRow & { late_below: boolean }>`
         ${unmoved.length > 0 ? sql`WITH ${archiveMoves(unmoved, now)}` : sql``}
         SELECT late.late_below, next.position, next.envelope
         FROM (
           SELECT EXISTS (
-            SELECT 1 FROM outbox b WHERE b.position <= ${from}::bigint AND b.position <> ALL(${known}::bigint[])
+            SELECT 1 FROM outbox b WHERE b.position <= ${from}::bigint
+              AND b.position NOT IN (SELECT unnest(${known}::bigint[]))
           ) AS late_below
         ) late
         LEFT JOIN LATERAL (
