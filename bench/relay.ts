@@ -781,9 +781,9 @@ function markdown(r: {
       '',
       `${fmt(t.records, 0)} payment.succeeded events, value ${fmt(t.valueBytesMean, 0)} bytes on average (CloudEvents ` +
         `binary mode adds ${fmt(t.headerBytesMean, 0)} bytes of ce_* headers per record, which ProducerPerformance does not send). ` +
-        "The relay's own loop drains a pre-filled PostgreSQL outbox (read the oldest 500, publish them with acks=all and the " +
-        'idempotent producer, then move them to the events archive and out of the outbox in one transaction, which runs ' +
-        'while the next 500 are read and published). ' +
+        "The relay's own loop drains a pre-filled PostgreSQL outbox (read 500 rows, publish them with acks=all and the " +
+        'idempotent producer; the statement that reads the next 500 also moves the 500 before them to the events archive ' +
+        'and out of the outbox, and runs while they are published). ' +
         'ProducerPerformance sends the same count of records of the mean value size with acks=all and enable.idempotence=true, default batching.',
       '',
       `${t.rounds} rounds, alternating which runs first; the medians are compared.`,

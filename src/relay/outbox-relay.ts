@@ -182,10 +182,11 @@ export class OutboxRelay implements RunningRelay {
   }
 
   /**
-   * Moves `unmoved` (rows the previous round published) out of the outbox, and reads the oldest
-   * rows after `after` (all the rows when it is undefined); and, seen by the same snapshot, whether
-   * a row at or below `after` is in the outbox that is not one of `unmoved`: a row that committed
-   * late, below what the rounds have read. On PostgreSQL this is one statement (no transaction of
+   * Moves `unmoved` (rows earlier rounds published) out of the outbox, and reads the oldest rows
+   * after `after` (all the rows when it is undefined); and, seen by the same snapshot, whether a
+   * row at or below `after` is in the outbox that is neither one of `unmoved` nor one of
+   * `publishing` (read, and being published now): a row that committed late, below what the
+   * rounds have read. On PostgreSQL this is one statement (no transaction of
    * its own: one statement is atomic), so a round costs the store one round trip.
    */
   async #moveAndRead(
