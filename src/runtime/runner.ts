@@ -5,6 +5,7 @@ import { readEvent, topicOf } from '../events/catalogue.ts';
 import type { CloudEvent } from '../events/envelope.ts';
 import { OutboxWriter } from '../events/outbox.ts';
 import type { Clock } from '../platform/clock.ts';
+import { settledWithin } from '../platform/deadline.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Database } from '../store/database.ts';
@@ -31,6 +32,9 @@ import { retry } from './middleware/retry.ts';
 import { timeout } from './middleware/timeout.ts';
 import { OffsetTracker } from './offsets.ts';
 import { Parking } from './parking.ts';
+
+/** The most a stop waits for each of its steps that depend on the event log. */
+const stopStepMs = 10_000;
 
 export interface RunnerDeps {
   transport: Transport;
@@ -508,6 +512,14 @@ export class ConsumerRunner {
     return this.#buffered === 0;
   }
 
+  async #boundedStep(step: string, work: Promise<unknown> | undefined): Promise<void> {
+    if (await settledWithin(work, stopStepMs)) return;
+    this.#deps.log.warn(
+      { consumer: this.consumer.name },
+      `stop: ${step} took over ${stopStepMs} ms; going on`,
+    );
+  }
+
   /**
    * Stops: takes no new record, abandons retries that are waiting, lets attempts in progress finish
    * for up to `graceMs` (then abandons them too: an abandoned event is not committed and comes
@@ -529,10 +541,13 @@ export class ConsumerRunner {
       clearTimeout(grace);
     }
     clearInterval(this.#commitTimer);
-    await this.#flushCommits();
+    // Each step that waits on the event log is bounded: a broker that died with the group's
+    // coordinator can hold a commit or a leave in retries, and a stop must end. What is not
+    // committed then comes again (the inbox skips it).
+    await this.#boundedStep('committing the finished offsets', this.#flushCommits());
     this.#unsubscribeBreakers?.();
     this.#untrack?.();
-    await this.#subscription?.close();
-    await this.#loop;
+    await this.#boundedStep('closing the subscription', this.#subscription?.close());
+    await this.#boundedStep('ending the read loop', this.#loop);
   }
 }

@@ -9,6 +9,7 @@ import {
   stringDeserializers,
   stringSerializers,
 } from '@platformatic/kafka';
+import { settledWithin } from '../../platform/deadline.ts';
 import type {
   OutgoingRecord,
   PartitionLag,
@@ -39,6 +40,9 @@ type StringMessage = Message<string, string, string, string>;
 /** Times in a row a failed message stream is started again before the failure is the caller's. */
 const streamRestartsMax = 10;
 const streamRestartDelayMs = 1000;
+
+/** The most a close waits for each client it closes (a dead broker can hold a client in retries). */
+const closeStepMs = 10_000;
 
 /** Kafka's "the topic already exists": ensureTopics leaves an existing topic as it is. */
 const topicAlreadyExists = 36;
@@ -218,8 +222,8 @@ export class KafkaTransport implements Transport {
 
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
-    await this.#producer?.close();
-    await this.#admin?.close();
+    await settledWithin(this.#producer?.close(), closeStepMs);
+    await settledWithin(this.#admin?.close(), closeStepMs);
   }
 }
 
@@ -362,8 +366,10 @@ class KafkaSubscription implements Subscription {
     this.#closed = true;
     this.#closing.resolve();
     this.#resumed?.resolve();
-    await this.#stream.close().catch(() => undefined);
-    await this.#consumer.close(true).catch(() => undefined);
+    // Bounded: with a broker dead, the client can hold a fetch or its leave of the group in
+    // retries; the member's offsets are committed already, and the group notices it is gone.
+    await settledWithin(this.#stream.close(), closeStepMs);
+    await settledWithin(this.#consumer.close(true), closeStepMs);
     this.#onClosed();
   }
 }
