@@ -125,9 +125,11 @@ describe('/metrics passes promtool check metrics', () => {
     await pay(url, key, 6);
     const applied = 'paystream_consumer_events_total{consumer="receipts",outcome="applied"}';
     let text = '';
-    await waitFor('6 receipts', async () => {
+    // The lag gauge follows the committed offsets, which trail the handler by a commit interval.
+    const lagEvents = 'paystream_consumer_lag_events{consumer="receipts"}';
+    await waitFor('6 receipts, and their offsets committed', async () => {
       text = await scrape(url);
-      return sample(text, applied) === 6;
+      return sample(text, applied) === 6 && sample(text, lagEvents) === 0;
     });
     text = await checkMetrics(url);
     assert.equal(sample(text, 'paystream_consumer_handler_duration_seconds_count{consumer="receipts"}'), 6);
