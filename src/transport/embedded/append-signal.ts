@@ -2,7 +2,7 @@ import { closeSync, type FSWatcher, openSync, utimesSync, watch } from 'node:fs'
 import path from 'node:path';
 
 /**
- * Wakes consumers when the log may have grown (or a group's state changed), without busy polling.
+ * Wakes consumers when the log may have grown, without busy polling.
  * `announce()` after each commit that appended: in this process it wakes the waiters at once; for
  * other processes sharing the file it touches `<file>-appended`, which they watch (inotify through
  * fs.watch). Only appends touch it: watching the WAL instead would wake every consumer on every
@@ -40,7 +40,7 @@ export class AppendSignal {
     }
   }
 
-  /** After a commit that appended (or changed a group): wakes this process's and other processes' consumers. */
+  /** After a commit that appended: wakes this process's and other processes' consumers. */
   announce(): void {
     this.notify();
     if (this.#signalFile === undefined) return;
