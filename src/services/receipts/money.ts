@@ -1,3 +1,5 @@
+import { memo } from '../../platform/memo.ts';
+
 /**
  * Amounts on receipts. An event's `amount` is an integer in the currency's ISO 4217 minor unit, so
  * the exponent must be ISO's: Intl's own digits come from CLDR and differ for 16 currencies (HUF,
@@ -32,12 +34,16 @@ export function decimalOf(amount: number | bigint, currency: string): string {
  * decimal string, never through a float, with exactly the currency's minor-unit digits.
  */
 export function formatAmount(amount: number | bigint, currency: string, locale: string): string {
+  return amountFormat(`${locale} ${currency}`).format(decimalOf(amount, currency) as `${number}`);
+}
+/** Keyed by "<locale> <currency>" (a locale tag has no spaces). */
+const amountFormat = memo((key) => {
+  const [locale, currency] = key.split(' ') as [string, string];
   const exponent = minorUnitExponent(currency);
-  const format = new Intl.NumberFormat(locale, {
+  return new Intl.NumberFormat(locale, {
     style: 'currency',
     currency: currency.toUpperCase(),
     minimumFractionDigits: exponent,
     maximumFractionDigits: exponent,
   });
-  return format.format(decimalOf(amount, currency) as `${number}`);
-}
+});

@@ -1,4 +1,5 @@
 import type { CloudEvent } from '../../events/envelope.ts';
+import { memo } from '../../platform/memo.ts';
 import { formatAmount } from './money.ts';
 
 /** The fields of payment.succeeded v2 a receipt uses (the event is validated before it gets here). */
@@ -59,9 +60,11 @@ function oneLine(text: string): string {
 
 /** The date in UTC, said so (dateStyle cannot be combined with timeZoneName). */
 function formatDate(epochSeconds: number, locale: string): string {
-  const date = new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' });
-  return `${date.format(new Date(epochSeconds * 1000))} UTC`;
+  return `${dateFormat(locale).format(new Date(epochSeconds * 1000))} UTC`;
 }
+const dateFormat = memo(
+  (locale) => new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }),
+);
 
 /** A receipt's rows: label and value, the same in the text and the HTML part. */
 type Row = readonly [label: string, value: string];
