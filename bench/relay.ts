@@ -15,7 +15,7 @@
  *    API alone (`paystream api`, no relay), closed loop, alternating, `--rounds` each.
  *
  *   node bench/relay.ts [--modes embedded,kafka] [--phases throughput,latency,overhead] [--records 30000] [--rate 1000[,400]] [--seconds 10]
- *                       [--warmup 3] [--warm-broker 60] [--rounds 2] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
+ *                       [--warmup 3] [--warm-broker 60] [--rounds 2] [--throughput-rounds 5] [--clients 16] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
  *                       [--out bench/results] [--cpu-prof DIR] [--set PAYSTREAM_NAME=VALUE ...]
  *
  * --cpu-prof DIR writes V8 CPU profiles of every paystream process (a folder each, a file per thread) to DIR (read them with
@@ -67,6 +67,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '3' },
     'warm-broker': { type: 'string', default: '60' },
     rounds: { type: 'string', default: '2' },
+    'throughput-rounds': { type: 'string', default: '5' },
     clients: { type: 'string', default: '16' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
@@ -94,6 +95,7 @@ for (const kv of settingsSet) {
   if (!/^PAYSTREAM_[A-Z_]+=/.test(kv)) throw new Error(`--set wants PAYSTREAM_NAME=VALUE (got "${kv}")`);
 }
 const rounds = Number(opts.rounds);
+const throughputRounds = Number(opts['throughput-rounds']);
 const clients = Number(opts.clients);
 const pgAdminUrl = opts['pg-url'];
 const partitions = 6;
@@ -409,11 +411,13 @@ async function relayThroughput(kafka: LocalKafka): Promise<ThroughputResult> {
       );
       return { perSecond, line };
     };
-    // Three rounds, alternating which goes first: the machine's drift favours neither.
+    // Rounds alternating which goes first: the machine's drift favours neither. On this 2-core VM
+    // ProducerPerformance alone swung from 21,000 to 49,000 records/s between consecutive rounds:
+    // five rounds give medians that one slow round cannot move.
     const relayRates: number[] = [];
     const producerRates: number[] = [];
     let producerLine = '';
-    for (let round = 1; round <= 3; round += 1) {
+    for (let round = 1; round <= throughputRounds; round += 1) {
       await fill();
       const order = round % 2 ? ['relay', 'producer'] : ['producer', 'relay'];
       for (const which of order) {
@@ -719,6 +723,7 @@ async function main(): Promise<void> {
         warmupMs,
         warmupBrokerSeconds,
         rounds,
+        throughputRounds,
         clients,
         partitions,
         kafkaVersion,
