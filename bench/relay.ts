@@ -109,6 +109,13 @@ function log(line: string): void {
 const fmt = (n: number, digits = 1) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
+const percent = (share: number | undefined) => `${fmt((share ?? Number.NaN) * 100, 0)}%`;
+
+/** The machine's busy share, what of it the hypervisor stole for other guests, and the disk waits. */
+function machineShares(cpu: CpuUsage): string {
+  return `${percent(cpu.machineBusy)} busy (${percent(cpu.machineSteal)} stolen), ${percent(cpu.machineIowait)} waiting for the disk`;
+}
+
 /** A consumer group of its own for each subscriber: it starts at the end of the topic. */
 const subscriberGroup = () => `relay-bench-${runId}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -580,7 +587,7 @@ async function endToEnd(mode: Mode, kafka: LocalKafka | undefined, rate: number)
       log(
         `${mode}: CPU in cores: ${Object.entries(result.cpu.parts)
           .map(([label, part]) => `${label} ${fmt(part.cores, 2)}`)
-          .join(', ')}; machine busy ${fmt((result.cpu.machineBusy ?? Number.NaN) * 100, 0)}%`,
+          .join(', ')}; machine ${machineShares(result.cpu)}`,
       );
     }
     return result;
@@ -652,7 +659,8 @@ async function overhead(mode: Mode, kafka: LocalKafka | undefined): Promise<Over
           perBatch: withPipeline ? await eventsPerBatch(url) : undefined,
         });
         log(
-          `${mode}: ${variant}, round ${round}: ${fmt(result.perSecond, 0)} payments/s, p99 ${fmt(result.latency.p99Ms)} ms`,
+          `${mode}: ${variant}, round ${round}: ${fmt(result.perSecond, 0)} payments/s, p99 ${fmt(result.latency.p99Ms)} ms` +
+            (result.cpu ? `; machine ${machineShares(result.cpu)}` : ''),
         );
       } finally {
         await close();
@@ -826,7 +834,7 @@ function markdown(r: {
       "\"To the log\" is the event's time to the record's timestamp in the log (Kafka: the producer's create time, " +
       'set when the relay publishes; embedded: the append); "from the log" is that timestamp to the subscriber.',
     '',
-    'Where the CPU went during each latency window (from /proc, all threads, user + kernel; per payment sent, and in cores: this machine has 2). "everything else" is busy time of processes outside the run (other users of the machine).',
+    'Where the CPU went during each latency window (from /proc, all threads, user + kernel; per payment sent, and in cores: this machine has 2). "everything else" is busy time of processes outside the run (other users of the machine); time the hypervisor gave other guests ("stolen", /proc/stat\'s steal) is not in it but in the machine lines below, as is the share of time the cores sat idle waiting for the disk.',
     '',
     '| mode | rate | process | CPU ms per payment | cores | kernel share |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -838,7 +846,7 @@ function markdown(r: {
     ),
     ...r.latencies.map(
       (l) =>
-        `- ${l.mode} at ${l.targetRate}/s: the machine was ${fmt((l.cpu?.machineBusy ?? Number.NaN) * 100, 0)}% busy (both cores).`,
+        `- ${l.mode} at ${l.targetRate}/s: the machine (both cores): ${l.cpu ? machineShares(l.cpu) : 'n/a'}.`,
     ),
     '',
     '## 3. The API with the pipeline, beside the API alone',
@@ -865,13 +873,13 @@ function markdown(r: {
     'Where the CPU went in each round (as in section 2, per payment completed): what the pipeline adds per payment, ' +
       'on a machine whose 2 cores the API alone already keeps busy, is what it takes from the payments/s.',
     '',
-    '| mode | variant | round | process | CPU ms per payment | cores | machine busy |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| mode | variant | round | process | CPU ms per payment | cores | machine busy | of which stolen | disk wait |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.overheads.flatMap((o) =>
       o.rounds.flatMap((x) =>
         Object.entries(x.cpu?.parts ?? {}).map(
           ([label, part]) =>
-            `| ${o.mode} | ${x.variant} | ${x.round} | ${label} | ${fmt(part.perPaymentMs, 2)} | ${fmt(part.cores, 2)} | ${fmt((x.cpu?.machineBusy ?? Number.NaN) * 100, 0)}% |`,
+            `| ${o.mode} | ${x.variant} | ${x.round} | ${label} | ${fmt(part.perPaymentMs, 2)} | ${fmt(part.cores, 2)} | ${percent(x.cpu?.machineBusy)} | ${percent(x.cpu?.machineSteal)} | ${percent(x.cpu?.machineIowait)} |`,
         ),
       ),
     ),

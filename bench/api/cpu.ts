@@ -46,24 +46,36 @@ export function postgresPids(): number[] {
   return pids;
 }
 
-/** Busy and total CPU ms of the whole machine (all cores). */
-export function machineCpu(): { total: number; busy: number } | undefined {
+/**
+ * CPU ms of the whole machine (all cores): total, busy (steal included: the cores were not idle
+ * for this VM), steal (time the hypervisor ran other guests on them) and iowait (idle, with a disk
+ * request outstanding).
+ */
+export function machineCpu(): MachineCpu | undefined {
   try {
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is already inside user).
     const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
     const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-    return { total: (total * 1000) / clockTicks, busy: ((total - idle) * 1000) / clockTicks };
+    const ms = (t: number) => (t * 1000) / clockTicks;
+    return { total: ms(total), busy: ms(total - idle), steal: ms(cpu[7] ?? 0), iowait: ms(cpu[4] ?? 0) };
   } catch {
     return undefined;
   }
+}
+
+export interface MachineCpu {
+  total: number;
+  busy: number;
+  steal: number;
+  iowait: number;
 }
 
 export interface CpuSnapshot {
   at: number;
   parts: Map<string, Cpu>;
   postgres: Map<number, Cpu>;
-  machine: { total: number; busy: number } | undefined;
+  machine: MachineCpu | undefined;
 }
 
 export function cpuSnapshot(processes: Record<string, number | 'self'>): CpuSnapshot {
@@ -96,8 +108,12 @@ export interface CpuPart {
 
 export interface CpuUsage {
   parts: Record<string, CpuPart>;
-  /** Whole-machine busy share, 0..1 over all cores. */
+  /** Whole-machine busy share, 0..1 over all cores (steal included). */
   machineBusy: number | undefined;
+  /** Share stolen by the hypervisor for other guests, 0..1: a noisy neighbour, not this run's work. */
+  machineSteal?: number | undefined;
+  /** Share idle while waiting for the disk, 0..1. */
+  machineIowait?: number | undefined;
 }
 
 /** `perSecond`: the payment rate of the measured window (the snapshots' span is within a few ms of it). */
@@ -120,7 +136,8 @@ export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, perSecond: number): Cpu
   let known = 0;
   for (const c of used.values()) known += c.user + c.sys;
   if (a.machine && b.machine) {
-    const rest = b.machine.busy - a.machine.busy - known;
+    // Steal is not this machine's work: it is reported apart (machineSteal).
+    const rest = b.machine.busy - a.machine.busy - (b.machine.steal - a.machine.steal) - known;
     used.set('everything else on the machine', { user: Math.max(0, rest), sys: 0 });
   }
   const parts: Record<string, CpuPart> = {};
@@ -132,9 +149,14 @@ export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, perSecond: number): Cpu
       cores: total / wallMs,
     };
   }
-  const machineBusy =
+  const share = (pick: (m: MachineCpu) => number) =>
     a.machine && b.machine
-      ? (b.machine.busy - a.machine.busy) / Math.max(1, b.machine.total - a.machine.total)
+      ? (pick(b.machine) - pick(a.machine)) / Math.max(1, b.machine.total - a.machine.total)
       : undefined;
-  return { parts, machineBusy };
+  return {
+    parts,
+    machineBusy: share((m) => m.busy),
+    machineSteal: share((m) => m.steal),
+    machineIowait: share((m) => m.iowait),
+  };
 }
