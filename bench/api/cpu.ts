@@ -111,9 +111,9 @@ export interface CpuUsage {
   /** Whole-machine busy share, 0..1 over all cores (steal included). */
   machineBusy: number | undefined;
   /** Share stolen by the hypervisor for other guests, 0..1: a noisy neighbour, not this run's work. */
-  machineSteal?: number | undefined;
+  machineSteal: number | undefined;
   /** Share idle while waiting for the disk, 0..1. */
-  machineIowait?: number | undefined;
+  machineIowait: number | undefined;
 }
 
 /** `perSecond`: the payment rate of the measured window (the snapshots' span is within a few ms of it). */
