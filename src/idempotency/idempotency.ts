@@ -1,7 +1,9 @@
-import type { Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import { PaystreamError } from '../platform/errors.ts';
 import type { Database } from '../store/database.ts';
+import { QueryTemplate } from '../store/query-template.ts';
 import type { Store } from '../store/store.ts';
+import type { IdempotencyRecordTable } from './tables.ts';
 
 /**
  * Which key a request carries, and whose it is. Keys are scoped per merchant and mode (live/test),
@@ -48,30 +50,61 @@ export function checkIdempotencyKey(header: string | string[] | undefined): stri
  * Throws 422 when the key was used for another request, 409 while the first is still in flight.
  * The claim, the resource it creates and (later) the response commit with the caller's writes.
  */
+/** The claim of a key, compiled once (the hot path: one per POST). */
+const claimQuery = new QueryTemplate((db, row: Insertable<IdempotencyRecordTable>) =>
+  db
+    .insertInto('idempotency_records')
+    .values({
+      api_key_id: row.api_key_id,
+      merchant_id: row.merchant_id,
+      livemode: row.livemode,
+      key: row.key,
+      fingerprint: row.fingerprint,
+      state: row.state,
+      resource_id: row.resource_id,
+      response_status: row.response_status,
+      response_body: row.response_body,
+      created_at: row.created_at,
+      completed_at: row.completed_at,
+    })
+    .onConflict((oc) => oc.columns(['merchant_id', 'livemode', 'key']).doNothing()),
+);
+
+/** The stored response of a claimed key, compiled once. */
+const completeQuery = new QueryTemplate(
+  (db, p: { resourceId: string; status: number; body: string; now: number }) =>
+    db
+      .updateTable('idempotency_records')
+      .set({
+        state: 'completed',
+        response_status: p.status,
+        response_body: p.body,
+        completed_at: p.now,
+      })
+      .where('resource_id', '=', p.resourceId)
+      .where('state', '=', 'in_flight'),
+);
+
 export async function beginIdempotency(
   trx: Transaction<Database>,
   scope: IdempotencyScope,
   resourceId: string,
   now: number,
 ): Promise<{ kind: 'started' } | { kind: 'replay'; response: StoredResponse }> {
-  const inserted = await trx
-    .insertInto('idempotency_records')
-    .values({
-      api_key_id: scope.apiKeyId,
-      merchant_id: scope.merchantId,
-      livemode: scope.livemode ? 1 : 0,
-      key: scope.key,
-      fingerprint: scope.fingerprint,
-      state: 'in_flight',
-      resource_id: resourceId,
-      response_status: null,
-      response_body: null,
-      created_at: now,
-      completed_at: null,
-    })
-    .onConflict((oc) => oc.columns(['merchant_id', 'livemode', 'key']).doNothing())
-    .executeTakeFirst();
-  if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'started' };
+  const inserted = await claimQuery.execute(trx, {
+    api_key_id: scope.apiKeyId,
+    merchant_id: scope.merchantId,
+    livemode: scope.livemode ? 1 : 0,
+    key: scope.key,
+    fingerprint: scope.fingerprint,
+    state: 'in_flight',
+    resource_id: resourceId,
+    response_status: null,
+    response_body: null,
+    created_at: now,
+    completed_at: null,
+  });
+  if (Number(inserted.numAffectedRows ?? 0n) === 1) return { kind: 'started' };
 
   const existing = await trx
     .selectFrom('idempotency_records')
@@ -109,17 +142,12 @@ export async function completeIdempotency(
   response: StoredResponse,
   now: number,
 ): Promise<void> {
-  await trx
-    .updateTable('idempotency_records')
-    .set({
-      state: 'completed',
-      response_status: response.status,
-      response_body: response.body,
-      completed_at: now,
-    })
-    .where('resource_id', '=', resourceId)
-    .where('state', '=', 'in_flight')
-    .execute();
+  await completeQuery.execute(trx, {
+    resourceId,
+    status: response.status,
+    body: response.body,
+    now,
+  });
 }
 
 /** Most records deleted by one purge transaction: a purge never holds the write lock for long. */

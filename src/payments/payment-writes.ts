@@ -5,6 +5,7 @@ import {
   type IdempotencyScope,
   type StoredResponse,
 } from '../idempotency/idempotency.ts';
+import { QueryTemplate } from '../store/query-template.ts';
 import type { Store } from '../store/store.ts';
 import type { Payment } from './payment.ts';
 import { postgresPaymentWrites } from './postgres-payment-writes.ts';
@@ -31,6 +32,34 @@ export interface PaymentWrites {
   statements?(): Record<'claims' | 'settlements', { statements: number; items: number }>;
 }
 
+/** A payment's settlement, compiled once (the hot path: one per payment). */
+const settleQuery = new QueryTemplate(
+  (
+    db,
+    p: {
+      status: Payment['status'];
+      gatewayChargeId: string | null;
+      failureCode: string | null;
+      failureMessage: string | null;
+      updatedAt: number;
+      id: string;
+      readAt: number;
+    },
+  ) =>
+    db
+      .updateTable('payments')
+      .set({
+        status: p.status,
+        gateway_charge_id: p.gatewayChargeId,
+        failure_code: p.failureCode,
+        failure_message: p.failureMessage,
+        updated_at: p.updatedAt,
+      })
+      .where('id', '=', p.id)
+      .where('status', '=', 'processing')
+      .where('updated_at', '=', p.readAt),
+);
+
 class TransactionalPaymentWrites implements PaymentWrites {
   readonly #store: Store;
   readonly #outbox: OutboxWriter;
@@ -50,20 +79,16 @@ class TransactionalPaymentWrites implements PaymentWrites {
 
   settle(before: Payment, after: Payment, event: NewEvent, response: StoredResponse): Promise<boolean> {
     return this.#store.transaction(async (trx) => {
-      const updated = await trx
-        .updateTable('payments')
-        .set({
-          status: after.status,
-          gateway_charge_id: after.gatewayChargeId,
-          failure_code: after.failureCode,
-          failure_message: after.failureMessage,
-          updated_at: after.updatedAt,
-        })
-        .where('id', '=', before.id)
-        .where('status', '=', 'processing')
-        .where('updated_at', '=', before.updatedAt)
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) !== 1) return false;
+      const updated = await settleQuery.execute(trx, {
+        status: after.status,
+        gatewayChargeId: after.gatewayChargeId,
+        failureCode: after.failureCode,
+        failureMessage: after.failureMessage,
+        updatedAt: after.updatedAt,
+        id: before.id,
+        readAt: before.updatedAt,
+      });
+      if (Number(updated.numAffectedRows ?? 0n) !== 1) return false;
       await this.#outbox.write(trx, event);
       await completeIdempotency(trx, after.id, response, after.updatedAt);
       return true;
