@@ -2,7 +2,7 @@ import type { Insertable, Transaction } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Database } from '../store/database.ts';
-import { QueryTemplate } from '../store/query-template.ts';
+import { insertTemplate } from '../store/query-template.ts';
 import { assertEventData, type EventType, eventCatalogue } from './catalogue.ts';
 import { type CloudEvent, dataschemaFor } from './envelope.ts';
 import type { OutboxTable } from './tables.ts';
@@ -17,15 +17,13 @@ export interface NewEvent {
 }
 
 /** An event's insert into the outbox, compiled once (the hot path: one per payment). */
-const insertEventQuery = new QueryTemplate((db, row: Insertable<OutboxTable>) =>
-  db.insertInto('outbox').values({
-    event_id: row.event_id,
-    type: row.type,
-    partition_key: row.partition_key,
-    envelope: row.envelope,
-    created_at: row.created_at,
-  }),
-);
+const insertEventQuery = insertTemplate('outbox', [
+  'event_id',
+  'type',
+  'partition_key',
+  'envelope',
+  'created_at',
+]);
 
 /**
  * Writes one event to the outbox. It takes a `Transaction`, which a plain `Kysely` handle is not, so

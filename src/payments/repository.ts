@@ -1,6 +1,6 @@
-import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
-import { QueryTemplate } from '../store/query-template.ts';
+import { insertTemplate } from '../store/query-template.ts';
 import { toBigInt, toNumber } from '../store/store.ts';
 import type { Payment, Refund } from './payment.ts';
 import type { PaymentTable, RefundTable } from './tables.ts';
@@ -94,29 +94,7 @@ export function refundFromRow(row: RefundRow): Refund {
 }
 
 /** The payment's insert, compiled once (the hot path: one per payment). */
-const insertPaymentQuery = new QueryTemplate((db, row: Insertable<PaymentTable>) =>
-  db.insertInto('payments').values({
-    id: row.id,
-    merchant_id: row.merchant_id,
-    livemode: row.livemode,
-    customer_id: row.customer_id,
-    amount: row.amount,
-    currency: row.currency,
-    payment_method: row.payment_method,
-    description: row.description,
-    metadata: row.metadata,
-    receipt_email: row.receipt_email,
-    statement_descriptor: row.statement_descriptor,
-    status: row.status,
-    failure_code: row.failure_code,
-    failure_message: row.failure_message,
-    gateway_charge_id: row.gateway_charge_id,
-    amount_refunded: row.amount_refunded,
-    amount_refund_reserved: row.amount_refund_reserved,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  }),
-);
+const insertPaymentQuery = insertTemplate('payments', paymentColumns);
 
 export async function insertPayment(trx: Transaction<Database>, p: Payment): Promise<void> {
   await insertPaymentQuery.execute(trx, {

@@ -1,4 +1,11 @@
-import { type Compilable, CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
+import {
+  type Compilable,
+  CompiledQuery,
+  type Insertable,
+  type Kysely,
+  type QueryResult,
+  type Transaction,
+} from 'kysely';
 import type { Database } from './database.ts';
 
 /** What a placeholder reads like until the template's parameters replace it. */
@@ -70,4 +77,15 @@ export class QueryTemplate<P extends Record<string, unknown>, R = unknown> {
     }
     return compiled;
   }
+}
+
+/** An insert of one row into `table`, with these columns in this order, as a template. */
+export function insertTemplate<T extends keyof Database & string>(
+  table: T,
+  columns: readonly (keyof Insertable<Database[T]> & string)[],
+): QueryTemplate<Insertable<Database[T]> & Record<string, unknown>> {
+  return new QueryTemplate((db, row) =>
+    // Kysely cannot type a row whose table is a type parameter; the columns are checked above.
+    db.insertInto(table).values(Object.fromEntries(columns.map((c) => [c, row[c]])) as never),
+  );
 }
